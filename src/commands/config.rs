@@ -1,0 +1,58 @@
+//! `drkit config check`.
+
+use clap::Subcommand;
+
+use super::texts;
+use crate::config::format_duration;
+use crate::exit::Exit;
+use crate::i18n::Lang;
+use crate::GlobalArgs;
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the config file without touching anything, and print what it sets up
+    Check,
+}
+
+/// Validates the config and prints its sets; exits 2 when it is invalid.
+pub fn execute(global: &GlobalArgs, command: &ConfigCommand) -> Exit {
+    crate::logging::init(global.verbose, None);
+    let ConfigCommand::Check = command;
+    let flag = global.lang.as_deref().and_then(Lang::from_code);
+    let path = crate::config::resolve_path(global.config.as_deref());
+    let config = match crate::config::load(&path) {
+        Ok(config) => config,
+        Err(e) => {
+            texts::error(flag.unwrap_or_else(Lang::from_env), &e.to_string());
+            return Exit::Usage;
+        }
+    };
+    let lang = flag.unwrap_or(config.site.language);
+    texts::say(
+        lang,
+        "config_ok",
+        &[
+            ("path", &path.display()),
+            ("site", &config.site.name),
+            ("lang", &config.site.language.code()),
+            ("rto", &format_duration(config.targets.rto)),
+            ("rpo", &format_duration(config.targets.rpo)),
+            ("count", &config.sets.len()),
+        ],
+    );
+    for set in &config.sets {
+        texts::say(
+            lang,
+            "config_set",
+            &[
+                ("name", &set.name),
+                ("source", &set.source.display()),
+                ("target", &set.target.display()),
+                ("max_delete", &set.max_delete),
+                ("keep", &set.keep_versions),
+                ("versions", &set.versions_dir.display()),
+            ],
+        );
+    }
+    Exit::Ok
+}

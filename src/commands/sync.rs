@@ -1,0 +1,157 @@
+//! `drkit sync [SET…]`.
+
+use clap::Args;
+
+use super::texts::{self, bytes, seconds};
+use super::Context;
+use crate::config::{MaxDelete, SyncSet};
+use crate::exit::Exit;
+use crate::i18n::Lang;
+use crate::store::RunStatus;
+use crate::sync::{SyncError, SyncOptions, SyncSummary};
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Sets to sync, by name [default: every set]
+    #[arg(value_name = "SET")]
+    pub sets: Vec<String>,
+    /// Print one JSON summary per set on stdout instead of text
+    #[arg(long)]
+    pub json: bool,
+    /// Allow this many deletions for this run: a percentage such as "25%" or a file count
+    #[arg(long, value_name = "LIMIT")]
+    pub max_delete: Option<String>,
+}
+
+/// Syncs the chosen sets one after the other; a failed set does not stop the others.
+pub fn execute(ctx: &mut Context, args: &SyncArgs) -> Exit {
+    let Some(sets) = select_sets(ctx, &args.sets) else { return Exit::Usage };
+    let max_delete = match &args.max_delete {
+        None => None,
+        Some(value) => match MaxDelete::parse(value) {
+            Some(limit) => Some(limit),
+            None => {
+                texts::error(ctx.lang, &texts::format(ctx.lang, "invalid_max_delete", &[("value", value)]));
+                return Exit::Usage;
+            }
+        },
+    };
+    let options = SyncOptions { max_delete };
+    let run = super::own_run(ctx, "sync");
+    let mut exit = Exit::Ok;
+    for set in &sets {
+        exit = exit.worst(sync_one(ctx, set, &options, args.json, run));
+    }
+    super::finish_own_run(ctx, run, exit);
+    crate::report::refresh(ctx);
+    exit
+}
+
+fn sync_one(ctx: &mut Context, set: &SyncSet, options: &SyncOptions, json: bool, run: Option<i64>) -> Exit {
+    tracing::info!(set = %set.name, "sync started");
+    match crate::sync::sync_set(&mut ctx.store, set, options) {
+        Ok(summary) => {
+            let status = if summary.is_ok() { "ok" } else { "failed" };
+            let data = serde_json::to_value(&summary).unwrap_or_default();
+            super::record(ctx, run, "sync", &set.name, status, &data);
+            tracing::info!(set = %set.name, files_changed = summary.files_changed, duration_ms = summary.duration_ms, status, "sync finished");
+            if json {
+                println!("{data}");
+            } else {
+                print_summary(ctx.lang, &summary);
+            }
+            if summary.is_ok() { Exit::Ok } else { Exit::Failed }
+        }
+        Err(e) => {
+            let message = sync_error_text(ctx.lang, &e);
+            tracing::error!(set = %set.name, error = %e, "sync failed");
+            let data = serde_json::json!({ "set": set.name, "error": e.to_string() });
+            super::record(ctx, run, "sync", &set.name, "failed", &data);
+            if json {
+                println!("{data}");
+            }
+            texts::error(ctx.lang, &message);
+            Exit::Failed
+        }
+    }
+}
+
+fn print_summary(lang: Lang, s: &SyncSummary) {
+    texts::say(
+        lang,
+        "sync_done",
+        &[
+            ("set", &s.set),
+            ("scanned", &s.files_scanned),
+            ("changed", &s.files_changed),
+            ("deleted", &s.files_deleted),
+            ("bytes", &bytes(lang, s.bytes_copied)),
+            ("secs", &seconds(lang, s.duration_ms)),
+        ],
+    );
+    match &s.version_created {
+        Some(name) => texts::say(lang, "sync_version", &[("name", name), ("count", &s.versions_kept), ("dir", &s.versions_dir)]),
+        None if s.files_changed == 0 && s.files_deleted == 0 => texts::say(lang, "sync_unchanged", &[]),
+        None => {}
+    }
+    for path in &s.unstable {
+        texts::warn(lang, texts::format(lang, "sync_unstable", &[("path", path)]).trim());
+    }
+    for path in &s.skipped_special {
+        texts::warn(lang, texts::format(lang, "sync_special", &[("path", path)]).trim());
+    }
+    for item in &s.errors {
+        texts::error(lang, texts::format(lang, "item_failed", &[("path", &item.path), ("error", &item.error)]).trim());
+    }
+    if !s.errors.is_empty() {
+        texts::error(lang, &texts::format(lang, "sync_failed_items", &[("set", &s.set), ("count", &s.errors.len())]));
+    }
+}
+
+/// Translates the errors that stop a sync; the others keep their English text.
+pub fn sync_error_text(lang: Lang, e: &SyncError) -> String {
+    match e {
+        SyncError::SourceMissing { set, path } => texts::format(lang, "source_missing", &[("set", set), ("path", &path.display())]),
+        SyncError::SourceEmpty { set, path } => texts::format(lang, "source_empty", &[("set", set), ("path", &path.display())]),
+        SyncError::DeletionGuard { set, would_delete, replica_files, allowed, max_delete } => texts::format(
+            lang,
+            "deletion_guard",
+            &[("set", set), ("count", would_delete), ("total", replica_files), ("limit", max_delete), ("allowed", allowed)],
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// Returns the sets named on the command line, or all; prints an error and
+/// returns None when a name is unknown or the config has no set.
+pub fn select_sets(ctx: &Context, names: &[String]) -> Option<Vec<SyncSet>> {
+    let all = &ctx.config.sets;
+    if all.is_empty() {
+        texts::error(ctx.lang, &texts::format(ctx.lang, "no_sets", &[]));
+        return None;
+    }
+    if names.is_empty() {
+        return Some(all.clone());
+    }
+    let mut chosen = Vec::new();
+    for name in names {
+        match all.iter().find(|s| &s.name == name) {
+            Some(set) => chosen.push(set.clone()),
+            None => {
+                let known: Vec<&str> = all.iter().map(|s| s.name.as_str()).collect();
+                texts::error(ctx.lang, &texts::format(ctx.lang, "unknown_set", &[("name", name), ("known", &known.join(", "))]));
+                return None;
+            }
+        }
+    }
+    Some(chosen)
+}
+
+impl From<Exit> for RunStatus {
+    fn from(exit: Exit) -> RunStatus {
+        match exit {
+            Exit::Ok => RunStatus::Ok,
+            _ => RunStatus::Failed,
+        }
+    }
+}

@@ -1,0 +1,535 @@
+//! drkit.toml: the configuration types, their defaults and validation.
+//!
+//! The file is parsed into `Raw*` types that keep the span of every value,
+//! then validated into `Config`. Every error names the file, the line and
+//! column, the key and the fix, and nothing on disk is touched before the
+//! whole file has been accepted.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::i18n::Lang;
+
+/// Where the config is read from when neither `--config` nor `DRKIT_CONFIG` is set.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/drkit/drkit.toml";
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub path: PathBuf,
+    pub site: Site,
+    pub targets: Targets,
+    pub sets: Vec<SyncSet>,
+    /// Extra job directory; the shipped `jobs/` folder is read too when it exists.
+    pub jobs_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Site {
+    pub name: String,
+    pub data_dir: PathBuf,
+    pub report_dir: PathBuf,
+    pub language: Lang,
+}
+
+/// Recovery objectives the reports measure against.
+#[derive(Debug, Clone, Copy)]
+pub struct Targets {
+    pub rto: Duration,
+    pub rpo: Duration,
+}
+
+/// One replicated directory tree.
+#[derive(Debug, Clone)]
+pub struct SyncSet {
+    pub name: String,
+    pub source: PathBuf,
+    pub target: PathBuf,
+    pub exclude: Vec<String>,
+    pub max_delete: MaxDelete,
+    pub keep_versions: u32,
+    pub versions_dir: PathBuf,
+}
+
+/// Upper bound on deletions in one sync, beyond which the deletion guard stops it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MaxDelete {
+    /// Percentage of the replica's files (0-100).
+    Percent(f64),
+    /// Absolute number of files.
+    Count(u64),
+}
+
+impl MaxDelete {
+    /// Returns the number of deletions allowed on a replica holding `replica_files` files.
+    pub fn allowed(self, replica_files: u64) -> u64 {
+        match self {
+            MaxDelete::Count(n) => n,
+            MaxDelete::Percent(p) => ((replica_files as f64) * p / 100.0).floor() as u64,
+        }
+    }
+
+    /// Parses "10%" or "500".
+    pub fn parse(text: &str) -> Option<MaxDelete> {
+        let text = text.trim();
+        if let Some(number) = text.strip_suffix('%') {
+            let p: f64 = number.trim().parse().ok()?;
+            return (0.0..=100.0).contains(&p).then_some(MaxDelete::Percent(p));
+        }
+        text.parse().ok().map(MaxDelete::Count)
+    }
+}
+
+impl fmt::Display for MaxDelete {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MaxDelete::Percent(p) => write!(f, "{p}%"),
+            MaxDelete::Count(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+/// A rejected configuration, with the position of the offending value.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read the config file: {source}\n  fix: create it (see README.md, \"Configuration\") or pass --config FILE")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: {key}: {message}\n  fix: {fix}")]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        key: String,
+        message: String,
+        fix: String,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    site: Spanned<RawSite>,
+    targets: Option<Spanned<RawTargets>>,
+    #[serde(default)]
+    sync: Vec<Spanned<RawSync>>,
+    jobs: Option<RawJobs>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSite {
+    name: Spanned<String>,
+    data_dir: Spanned<String>,
+    report_dir: Spanned<String>,
+    language: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTargets {
+    rto: Option<Spanned<String>>,
+    rpo: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSync {
+    name: Spanned<String>,
+    source: Spanned<String>,
+    target: Spanned<String>,
+    #[serde(default)]
+    exclude: Vec<Spanned<String>>,
+    max_delete: Option<Spanned<String>>,
+    keep_versions: Option<Spanned<i64>>,
+    versions_dir: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJobs {
+    dir: Option<Spanned<String>>,
+}
+
+/// Finds the config path: the flag, else `DRKIT_CONFIG`, else the default.
+pub fn resolve_path(flag: Option<&Path>) -> PathBuf {
+    if let Some(path) = flag {
+        return path.to_path_buf();
+    }
+    match std::env::var_os("DRKIT_CONFIG") {
+        Some(value) if !value.is_empty() => PathBuf::from(value),
+        _ => PathBuf::from(DEFAULT_CONFIG_PATH),
+    }
+}
+
+/// Reads and validates the config at `path`.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(path, &text)
+}
+
+/// Validates config `text` that was read from `path`.
+pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    let checker = Checker { path, text };
+    let raw: RawConfig = toml::from_str(text).map_err(|e| checker.from_toml(&e))?;
+    checker.validate(raw)
+}
+
+struct Checker<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Checker<'_> {
+    fn error(&self, span: std::ops::Range<usize>, key: &str, message: String, fix: &str) -> ConfigError {
+        let (line, column) = line_column(self.text, span.start);
+        ConfigError::Invalid {
+            path: self.path.to_path_buf(),
+            line,
+            column,
+            key: key.to_string(),
+            message,
+            fix: fix.to_string(),
+        }
+    }
+
+    fn from_toml(&self, e: &toml::de::Error) -> ConfigError {
+        let span = e.span().unwrap_or(0..0);
+        let message = e.message().to_string();
+        let key = self.key_at(span.start);
+        let fix = if message.starts_with("unknown field") {
+            "remove or rename the key; the accepted keys are listed in the message and in README.md"
+        } else if message.starts_with("missing field") {
+            "add the key; README.md, \"Configuration\", lists the required keys"
+        } else {
+            "correct the value or the TOML syntax at this position"
+        };
+        self.error(span, &key, message, fix)
+    }
+
+    /// Returns the key written at byte offset `at`, or the table header when the
+    /// span points at a whole table.
+    fn key_at(&self, at: usize) -> String {
+        let rest = &self.text[at.min(self.text.len())..];
+        let line = rest.lines().next().unwrap_or("").trim();
+        let key: String = line
+            .trim_start_matches('[')
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '-' || *c == '.')
+            .collect();
+        if key.is_empty() {
+            "(document)".to_string()
+        } else {
+            key
+        }
+    }
+
+    fn validate(&self, raw: RawConfig) -> Result<Config, ConfigError> {
+        let site = self.site(raw.site.into_inner())?;
+        let targets = self.targets(raw.targets)?;
+        let mut sets = Vec::new();
+        for (index, set) in raw.sync.into_iter().enumerate() {
+            sets.push(self.sync_set(index, set)?);
+        }
+        self.check_overlaps(&sets, &site)?;
+        let jobs_dir = match raw.jobs.and_then(|j| j.dir) {
+            Some(dir) => Some(self.absolute(&dir, "jobs.dir")?),
+            None => None,
+        };
+        Ok(Config {
+            path: self.path.to_path_buf(),
+            site: site.site,
+            targets,
+            sets: sets.into_iter().map(|s| s.set).collect(),
+            jobs_dir,
+        })
+    }
+
+    fn site(&self, raw: RawSite) -> Result<CheckedSite, ConfigError> {
+        let name = raw.name.get_ref().trim().to_string();
+        if name.is_empty() {
+            return Err(self.error(raw.name.span(), "site.name", "the site name is empty".into(), "set a short name such as \"web1\""));
+        }
+        let language = match &raw.language {
+            Some(value) => Lang::from_code(value.get_ref()).ok_or_else(|| {
+                self.error(value.span(), "site.language", format!("unsupported language \"{}\"", value.get_ref()), "use \"en\" or \"es\"")
+            })?,
+            None => Lang::from_env(),
+        };
+        Ok(CheckedSite {
+            data_dir_span: raw.data_dir.span(),
+            report_dir_span: raw.report_dir.span(),
+            site: Site {
+                name,
+                data_dir: self.absolute(&raw.data_dir, "site.data_dir")?,
+                report_dir: self.absolute(&raw.report_dir, "site.report_dir")?,
+                language,
+            },
+        })
+    }
+
+    fn targets(&self, raw: Option<Spanned<RawTargets>>) -> Result<Targets, ConfigError> {
+        let mut targets = Targets {
+            rto: Duration::from_secs(15 * 60),
+            rpo: Duration::from_secs(60),
+        };
+        let Some(raw) = raw else { return Ok(targets) };
+        let raw = raw.into_inner();
+        if let Some(rto) = raw.rto {
+            targets.rto = self.duration(&rto, "targets.rto")?;
+        }
+        if let Some(rpo) = raw.rpo {
+            targets.rpo = self.duration(&rpo, "targets.rpo")?;
+        }
+        Ok(targets)
+    }
+
+    fn duration(&self, value: &Spanned<String>, key: &str) -> Result<Duration, ConfigError> {
+        match parse_duration(value.get_ref()) {
+            Some(d) if !d.is_zero() => Ok(d),
+            _ => Err(self.error(
+                value.span(),
+                key,
+                format!("invalid duration \"{}\"", value.get_ref()),
+                "write a number with a unit (ms, s, m, h, d), such as \"15m\", \"60s\" or \"1h30m\"",
+            )),
+        }
+    }
+
+    fn absolute(&self, value: &Spanned<String>, key: &str) -> Result<PathBuf, ConfigError> {
+        let text = value.get_ref();
+        if text.trim().is_empty() {
+            return Err(self.error(value.span(), key, "the path is empty".into(), "write an absolute path such as \"/var/www\""));
+        }
+        let path = PathBuf::from(text);
+        if !path.is_absolute() {
+            return Err(self.error(value.span(), key, format!("\"{text}\" is not an absolute path"), "write the path from the root, starting with \"/\""));
+        }
+        Ok(normalize(&path))
+    }
+
+    fn sync_set(&self, index: usize, raw: Spanned<RawSync>) -> Result<CheckedSet, ConfigError> {
+        let span = raw.span();
+        let raw = raw.into_inner();
+        let name = raw.name.get_ref().clone();
+        let valid_name = !name.is_empty()
+            && name.len() <= 64
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !valid_name {
+            return Err(self.error(
+                raw.name.span(),
+                &format!("sync[{index}].name"),
+                format!("invalid set name \"{name}\""),
+                "use 1-64 letters, digits, '-' or '_', such as \"www\"",
+            ));
+        }
+        let key = |field: &str| format!("sync.{name}.{field}");
+        let source = self.absolute(&raw.source, &key("source"))?;
+        let target = self.absolute(&raw.target, &key("target"))?;
+        let mut exclude = Vec::new();
+        for pattern in &raw.exclude {
+            if let Err(e) = globset::Glob::new(pattern.get_ref().trim_end_matches('/')) {
+                return Err(self.error(pattern.span(), &key("exclude"), format!("invalid pattern \"{}\": {e}", pattern.get_ref()), "use shell wildcards such as \"*.tmp\" or \"cache/\""));
+            }
+            exclude.push(pattern.get_ref().clone());
+        }
+        let max_delete = match &raw.max_delete {
+            Some(value) => MaxDelete::parse(value.get_ref()).ok_or_else(|| {
+                self.error(value.span(), &key("max_delete"), format!("invalid limit \"{}\"", value.get_ref()), "write a percentage of the replica's files such as \"10%\", or a file count such as \"500\"")
+            })?,
+            None => MaxDelete::Percent(10.0),
+        };
+        let keep_versions = match &raw.keep_versions {
+            Some(value) if (0..=10_000).contains(value.get_ref()) => *value.get_ref() as u32,
+            Some(value) => {
+                return Err(self.error(value.span(), &key("keep_versions"), format!("invalid count {}", value.get_ref()), "use a whole number from 0 (no versions) to 10000"));
+            }
+            None => 7,
+        };
+        let versions_dir = match &raw.versions_dir {
+            Some(value) => self.absolute(value, &key("versions_dir"))?,
+            None => default_versions_dir(&target, &name),
+        };
+        Ok(CheckedSet {
+            span,
+            source_span: raw.source.span(),
+            target_span: raw.target.span(),
+            set: SyncSet {
+                name,
+                source,
+                target,
+                exclude,
+                max_delete,
+                keep_versions,
+                versions_dir,
+            },
+        })
+    }
+
+    fn check_overlaps(&self, sets: &[CheckedSet], site: &CheckedSite) -> Result<(), ConfigError> {
+        for (i, a) in sets.iter().enumerate() {
+            let s = &a.set;
+            let key = |field: &str| format!("sync.{}.{field}", s.name);
+            if nested(&s.source, &s.target) {
+                return Err(self.error(a.target_span.clone(), &key("target"), format!("the target {} and the source {} overlap", s.target.display(), s.source.display()), "put the replica outside the source tree, and the source outside the replica"));
+            }
+            if nested(&s.source, &s.versions_dir) || nested(&s.target, &s.versions_dir) {
+                return Err(self.error(a.target_span.clone(), &key("versions_dir"), format!("the versions folder {} lies inside the source or the target", s.versions_dir.display()), "set versions_dir to a folder beside the target, on the same filesystem"));
+            }
+            for (path, what) in [(&site.site.data_dir, "site.data_dir"), (&site.site.report_dir, "site.report_dir")] {
+                if path.starts_with(&s.target) || path.starts_with(&s.versions_dir) {
+                    let span = if what == "site.data_dir" { site.data_dir_span.clone() } else { site.report_dir_span.clone() };
+                    return Err(self.error(span, what, format!("{} lies inside the replica of set \"{}\" ({})", path.display(), s.name, s.target.display()), "move it out of every sync target"));
+                }
+            }
+            for b in &sets[..i] {
+                let t = &b.set;
+                if t.name == s.name {
+                    return Err(self.error(a.span.clone(), &key("name"), format!("the set name \"{}\" is used twice", s.name), "give every [[sync]] entry its own name"));
+                }
+                if nested(&s.target, &t.target) {
+                    return Err(self.error(a.target_span.clone(), &key("target"), format!("the target {} overlaps the target {} of set \"{}\"", s.target.display(), t.target.display(), t.name), "give every set its own replica folder, with no set inside another"));
+                }
+                if nested(&s.source, &t.target) || nested(&s.target, &t.source) {
+                    return Err(self.error(a.source_span.clone(), &key("source"), format!("set \"{}\" and set \"{}\" overlap: one replicates into the other's source or target", s.name, t.name), "keep every replica outside every source"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+struct CheckedSite {
+    site: Site,
+    data_dir_span: std::ops::Range<usize>,
+    report_dir_span: std::ops::Range<usize>,
+}
+
+struct CheckedSet {
+    set: SyncSet,
+    span: std::ops::Range<usize>,
+    source_span: std::ops::Range<usize>,
+    target_span: std::ops::Range<usize>,
+}
+
+/// Returns the default versions folder: `.drkit-versions/<set>` beside the target,
+/// so it stays on the target's filesystem and hard links work.
+pub fn default_versions_dir(target: &Path, set: &str) -> PathBuf {
+    let parent = target.parent().unwrap_or(Path::new("/"));
+    parent.join(".drkit-versions").join(set)
+}
+
+/// True when one path equals the other or lies inside it.
+fn nested(a: &Path, b: &Path) -> bool {
+    a.starts_with(b) || b.starts_with(a)
+}
+
+/// Removes `.` components and trailing slashes without touching the filesystem.
+fn normalize(path: &Path) -> PathBuf {
+    path.components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect()
+}
+
+/// Converts a byte offset into a 1-based line and column.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// Parses durations such as "60s", "15m", "1h30m", "250ms" or "2d".
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        if digits == 0 {
+            return None;
+        }
+        let number: u64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit = &rest[..unit_len];
+        rest = &rest[unit_len..];
+        let part = match unit {
+            "ms" => Duration::from_millis(number),
+            "s" => Duration::from_secs(number),
+            "m" => Duration::from_secs(number.checked_mul(60)?),
+            "h" => Duration::from_secs(number.checked_mul(3600)?),
+            "d" => Duration::from_secs(number.checked_mul(86_400)?),
+            _ => return None,
+        };
+        total = total.checked_add(part)?;
+    }
+    Some(total)
+}
+
+/// Formats a duration the way the config writes it ("1h30m", "45s", "250ms").
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        return format!("{ms}ms");
+    }
+    let mut secs = d.as_secs();
+    let mut out = String::new();
+    for (unit, size) in [("d", 86_400), ("h", 3600), ("m", 60)] {
+        if secs >= size {
+            out.push_str(&format!("{}{unit}", secs / size));
+            secs %= size;
+        }
+    }
+    if secs > 0 || out.is_empty() {
+        out.push_str(&format!("{secs}s"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("60s"), Some(Duration::from_secs(60)));
+        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("15 minutes"), None);
+        assert_eq!(parse_duration("m"), None);
+        assert_eq!(parse_duration("10"), None);
+    }
+
+    #[test]
+    fn durations_format() {
+        assert_eq!(format_duration(Duration::from_secs(5400)), "1h30m");
+        assert_eq!(format_duration(Duration::from_millis(250)), "250ms");
+        assert_eq!(format_duration(Duration::from_secs(60)), "1m");
+    }
+
+    #[test]
+    fn max_delete_parses_percent_and_count() {
+        assert_eq!(MaxDelete::parse("10%"), Some(MaxDelete::Percent(10.0)));
+        assert_eq!(MaxDelete::parse("500"), Some(MaxDelete::Count(500)));
+        assert_eq!(MaxDelete::parse("150%"), None);
+        assert_eq!(MaxDelete::Percent(10.0).allowed(55), 5);
+    }
+
+    #[test]
+    fn line_column_counts_from_one() {
+        assert_eq!(line_column("a\nbc\n", 3), (2, 2));
+    }
+}

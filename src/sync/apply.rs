@@ -1,0 +1,321 @@
+//! Carrying out a plan on a local replica.
+//!
+//! Order: stale temporary files, deletions (children first), new
+//! directories (parents first), file copies in batches, hard links,
+//! symlinks, metadata, then directory metadata (children first, because
+//! every change inside a directory moves its mtime). Copies are written to
+//! temporary files in parallel; each batch is flushed with one `syncfs` and
+//! only then renamed into place. One failed entry is recorded and the rest
+//! go on.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use super::entry::{display_key, parent_key, relative_from_key, Entry, EntryKind};
+use super::plan::{CopyItem, LinkItem, MetaItem, Plan};
+use crate::store::{ManifestWriter, Side, Store, StoreError};
+use crate::transport::local::{self, FileError};
+
+/// Files per batch between two flushes; bounds the temporary files left by
+/// a crash and the memory of pending cache rows.
+const BATCH_FILES: usize = 4096;
+/// Bytes per batch between two flushes.
+const BATCH_BYTES: u64 = 512 << 20;
+
+/// What applying a plan did.
+#[derive(Debug, Default)]
+pub struct Applied {
+    pub files_changed: u64,
+    pub files_deleted: u64,
+    pub bytes_copied: u64,
+    /// Files that kept changing while read; left as they were on the replica.
+    pub unstable: Vec<String>,
+    /// Entries that failed, with the reason.
+    pub errors: Vec<(String, String)>,
+}
+
+/// The two roots a plan is applied between.
+pub struct Roots<'a> {
+    pub source: &'a Path,
+    pub replica: &'a Path,
+}
+
+impl Roots<'_> {
+    fn source_path(&self, key: &[u8]) -> PathBuf {
+        self.source.join(relative_from_key(key))
+    }
+
+    fn replica_path(&self, key: &[u8]) -> PathBuf {
+        self.replica.join(relative_from_key(key))
+    }
+}
+
+/// Applies `plan` and records every change in the manifest of `set` as it goes.
+pub fn apply(store: &mut Store, set: &str, roots: &Roots, mut plan: Plan) -> Result<Applied, StoreError> {
+    let mut applied = Applied::default();
+    let mut touched_dirs: BTreeSet<Box<[u8]>> = BTreeSet::new();
+
+    remove_stale_temps(roots, &plan.stale_temps);
+    delete_entries(store, set, roots, &plan.deletes, &mut applied, &mut touched_dirs)?;
+    make_dirs(roots, &plan.mkdirs, &mut applied, &mut touched_dirs);
+
+    let copies = std::mem::take(&mut plan.copies);
+    let copied = copy_files(store, set, roots, copies, &mut applied, &mut touched_dirs)?;
+    for leader in copied {
+        if let Some(followers) = plan.linked_followers.remove(&leader) {
+            for source in followers {
+                let replica = std::fs::symlink_metadata(roots.replica_path(&source.key))
+                    .ok()
+                    .map(|m| Entry::from_metadata(source.key.clone(), &m));
+                plan.links.push(LinkItem { leader: leader.clone(), source, replica });
+            }
+        }
+    }
+
+    let mut cache = ManifestWriter::default();
+    link_files(roots, &plan.links, &mut cache, &mut applied, &mut touched_dirs);
+    make_symlinks(roots, &plan.symlinks, &mut applied, &mut touched_dirs);
+    fix_metadata(roots, &plan.metas, &mut cache, &mut applied, &mut touched_dirs);
+    store.manifest_apply(set, &cache)?;
+
+    fix_dir_metadata(roots, &plan, &touched_dirs, &mut applied);
+    if let Err(e) = local::sync_filesystem(roots.replica) {
+        applied.errors.push((roots.replica.display().to_string(), format!("flush to disk failed: {e}")));
+    }
+    Ok(applied)
+}
+
+fn remove_stale_temps(roots: &Roots, temps: &[PathBuf]) {
+    for relative in temps {
+        let path = roots.replica.join(relative);
+        match std::fs::remove_file(&path) {
+            Ok(()) => tracing::info!(path = %path.display(), "removed a temporary file left by an interrupted sync"),
+            Err(e) => tracing::warn!(path = %path.display(), error = %e, "cannot remove a stale temporary file"),
+        }
+    }
+}
+
+fn delete_entries(
+    store: &mut Store,
+    set: &str,
+    roots: &Roots,
+    deletes: &[Entry],
+    applied: &mut Applied,
+    touched: &mut BTreeSet<Box<[u8]>>,
+) -> Result<(), StoreError> {
+    let mut cache = ManifestWriter::default();
+    for entry in deletes.iter().rev() {
+        let path = roots.replica_path(&entry.key);
+        let result = if entry.kind == EntryKind::Dir {
+            std::fs::remove_dir(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        match result {
+            Ok(()) => {
+                if entry.kind != EntryKind::Dir {
+                    applied.files_deleted += 1;
+                }
+                touch_parent(touched, &entry.key);
+                cache.deletes.push((Side::Source, entry.key.to_vec()));
+                cache.deletes.push((Side::Replica, entry.key.to_vec()));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => applied.errors.push((display_key(&entry.key), format!("cannot delete from the replica: {e}"))),
+        }
+    }
+    store.manifest_apply(set, &cache)
+}
+
+fn make_dirs(roots: &Roots, dirs: &[Entry], applied: &mut Applied, touched: &mut BTreeSet<Box<[u8]>>) {
+    use std::os::unix::fs::DirBuilderExt;
+    for entry in dirs {
+        let path = roots.replica_path(&entry.key);
+        match std::fs::DirBuilder::new().mode(0o700).create(&path) {
+            Ok(()) => touch_parent(touched, &entry.key),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && path.is_dir() => {}
+            Err(e) => applied.errors.push((display_key(&entry.key), format!("cannot create the directory: {e}"))),
+        }
+    }
+}
+
+/// Copies files in batches and returns the keys of the files copied.
+fn copy_files(
+    store: &mut Store,
+    set: &str,
+    roots: &Roots,
+    copies: Vec<CopyItem>,
+    applied: &mut Applied,
+    touched: &mut BTreeSet<Box<[u8]>>,
+) -> Result<Vec<Box<[u8]>>, StoreError> {
+    let mut copied = Vec::new();
+    let mut start = 0;
+    while start < copies.len() {
+        let mut end = start;
+        let mut bytes = 0;
+        while end < copies.len() && end - start < BATCH_FILES && (bytes < BATCH_BYTES || end == start) {
+            bytes += copies[end].source.size;
+            end += 1;
+        }
+        let batch = &copies[start..end];
+        let results: Vec<Result<local::TempCopy, FileError>> = batch
+            .par_iter()
+            .map(|item| local::copy_to_temp(&roots.source_path(&item.source.key), &roots.replica_path(&item.source.key), &item.source))
+            .collect();
+        if let Err(e) = local::sync_filesystem(roots.replica) {
+            applied.errors.push((roots.replica.display().to_string(), format!("flush to disk failed: {e}")));
+        }
+        let mut cache = ManifestWriter::default();
+        for (item, result) in batch.iter().zip(results) {
+            if let Some(key) = finish_copy(roots, item, result, &mut cache, applied) {
+                touch_parent(touched, &key);
+                copied.push(key);
+            }
+        }
+        store.manifest_apply(set, &cache)?;
+        start = end;
+    }
+    Ok(copied)
+}
+
+/// Renames one finished temporary copy into place and queues its cache rows.
+fn finish_copy(
+    roots: &Roots,
+    item: &CopyItem,
+    result: Result<local::TempCopy, FileError>,
+    cache: &mut ManifestWriter,
+    applied: &mut Applied,
+) -> Option<Box<[u8]>> {
+    let key = &item.source.key;
+    let copy = match result {
+        Ok(copy) => copy,
+        Err(FileError::Unstable { .. }) => {
+            applied.unstable.push(display_key(key));
+            return None;
+        }
+        Err(FileError::Io(e)) => {
+            applied.errors.push((display_key(key), format!("cannot copy: {e}")));
+            return None;
+        }
+    };
+    let final_path = roots.replica_path(key);
+    if let Err(e) = std::fs::rename(&copy.temp, &final_path) {
+        let _ = std::fs::remove_file(&copy.temp);
+        applied.errors.push((display_key(key), format!("cannot move the copy into place: {e}")));
+        return None;
+    }
+    applied.files_changed += 1;
+    applied.bytes_copied += copy.bytes;
+    let source = Entry::from_metadata(key.clone(), &copy.source_meta);
+    cache.upserts.push((Side::Source, source.to_row(Some(copy.hash))));
+    if let Ok(meta) = std::fs::symlink_metadata(&final_path) {
+        cache.upserts.push((Side::Replica, Entry::from_metadata(key.clone(), &meta).to_row(Some(copy.hash))));
+    }
+    Some(key.clone())
+}
+
+fn link_files(roots: &Roots, links: &[LinkItem], cache: &mut ManifestWriter, applied: &mut Applied, touched: &mut BTreeSet<Box<[u8]>>) {
+    for item in links {
+        let key = &item.source.key;
+        let final_path = roots.replica_path(key);
+        let temp = local::temp_path(&final_path);
+        let result = std::fs::hard_link(roots.replica_path(&item.leader), &temp).and_then(|()| std::fs::rename(&temp, &final_path));
+        match result {
+            Ok(()) => {
+                applied.files_changed += 1;
+                touch_parent(touched, key);
+                cache.upserts.push((Side::Source, item.source.to_row(None)));
+                cache.deletes.push((Side::Replica, key.to_vec()));
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&temp);
+                applied.errors.push((display_key(key), format!("cannot create the hard link: {e}")));
+            }
+        }
+    }
+}
+
+fn make_symlinks(roots: &Roots, links: &[(Entry, Option<Entry>)], applied: &mut Applied, touched: &mut BTreeSet<Box<[u8]>>) {
+    for (source, _) in links {
+        let final_path = roots.replica_path(&source.key);
+        let temp = local::temp_path(&final_path);
+        let result = std::fs::read_link(roots.source_path(&source.key))
+            .and_then(|target| std::os::unix::fs::symlink(target, &temp))
+            .and_then(|()| local::apply_path_metadata(&temp, source, true))
+            .and_then(|()| std::fs::rename(&temp, &final_path));
+        match result {
+            Ok(()) => {
+                applied.files_changed += 1;
+                touch_parent(touched, &source.key);
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&temp);
+                applied.errors.push((display_key(&source.key), format!("cannot create the symlink: {e}")));
+            }
+        }
+    }
+}
+
+/// Gives replica files the owner, mode and mtime of their source. A file
+/// that versions share (more than one link) gets a fresh copy instead, so
+/// the change does not reach back into older versions.
+fn fix_metadata(roots: &Roots, metas: &[MetaItem], cache: &mut ManifestWriter, applied: &mut Applied, touched: &mut BTreeSet<Box<[u8]>>) {
+    for item in metas {
+        let key = &item.source.key;
+        let final_path = roots.replica_path(key);
+        let result = if item.replica.nlink > 1 {
+            local::copy_to_temp(&final_path, &final_path, &item.source)
+                .map_err(|e| std::io::Error::other(e.to_string()))
+                .and_then(|copy| {
+                    if Some(copy.hash) != item.hash {
+                        let _ = std::fs::remove_file(&copy.temp);
+                        return Err(std::io::Error::other("the replica changed during the sync"));
+                    }
+                    std::fs::rename(&copy.temp, &final_path)
+                })
+        } else {
+            local::apply_path_metadata(&final_path, &item.source, false)
+        };
+        match result {
+            Ok(()) => {
+                applied.files_changed += 1;
+                touch_parent(touched, key);
+                cache.upserts.push((Side::Source, item.source.to_row(item.hash)));
+                if let Ok(meta) = std::fs::symlink_metadata(&final_path) {
+                    cache.upserts.push((Side::Replica, Entry::from_metadata(key.clone(), &meta).to_row(item.hash)));
+                }
+            }
+            Err(e) => applied.errors.push((display_key(key), format!("cannot set owner, mode or mtime: {e}"))),
+        }
+    }
+}
+
+/// Restores owner, mode and mtime of every directory that changed or holds
+/// a change, deepest first, and of the replica root.
+fn fix_dir_metadata(roots: &Roots, plan: &Plan, touched: &BTreeSet<Box<[u8]>>, applied: &mut Applied) {
+    let mut dirs: BTreeSet<&[u8]> = touched.iter().map(|k| &**k).collect();
+    dirs.insert(&[]);
+    dirs.extend(plan.dir_metas.iter().map(|e| &*e.key));
+    for key in dirs.iter().rev() {
+        let (path, entry) = if key.is_empty() {
+            let Ok(meta) = std::fs::symlink_metadata(roots.source) else { continue };
+            (roots.replica.to_path_buf(), Entry::from_metadata(Box::default(), &meta))
+        } else {
+            let Some(entry) = plan.source_dirs.get(*key) else { continue };
+            (roots.replica_path(key), entry.clone())
+        };
+        if let Err(e) = local::apply_path_metadata(&path, &entry, false) {
+            applied.errors.push((display_key(key), format!("cannot set the directory's owner, mode or mtime: {e}")));
+        }
+    }
+}
+
+/// Marks the parent directory of `key` (the root is the empty key) as changed.
+fn touch_parent(touched: &mut BTreeSet<Box<[u8]>>, key: &[u8]) {
+    let parent = parent_key(key).unwrap_or(&[]);
+    if !touched.contains(parent) {
+        touched.insert(parent.into());
+    }
+}

@@ -1,0 +1,276 @@
+//! Replication of one set: walk, compare with the cached manifests, keep a
+//! version, apply, record.
+//!
+//! Public API: `sync_set` and `verify_set`, each returning a summary that
+//! the command layer prints and stores. Unchanged files are recognised by
+//! `lstat` (size, mtime, ctime, inode) against the manifest cache; files
+//! whose stat changed are hashed with BLAKE3 in parallel before anything is
+//! copied, so a touched but unchanged file costs a read, never a write.
+
+pub mod apply;
+pub mod entry;
+pub mod plan;
+pub mod verify;
+pub mod versions;
+pub mod walk;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use rayon::prelude::*;
+
+use crate::config::{MaxDelete, SyncSet};
+use crate::store::{ManifestReader, ManifestWriter, Side, Store, StoreError};
+use crate::transport::local::{self, FileError};
+use entry::{display_key, relative_from_key, Entry};
+use plan::{CompareItem, CopyItem, MetaItem, Plan};
+
+pub use verify::{verify_set, VerifyReport};
+
+/// Choices of one sync run.
+#[derive(Debug, Clone, Default)]
+pub struct SyncOptions {
+    /// Replaces the set's `max_delete` for this run (`--max-delete`).
+    pub max_delete: Option<MaxDelete>,
+}
+
+/// A failure that stops a set's sync before the replica is changed (or,
+/// for `Store`, while recording it).
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("set \"{set}\": the source {path} does not exist or is not a directory")]
+    SourceMissing { set: String, path: PathBuf },
+    #[error("set \"{set}\": the source {path} is empty; a missing mount or a wiped disk looks like this, so nothing was changed")]
+    SourceEmpty { set: String, path: PathBuf },
+    #[error("set \"{set}\": the sync would delete {would_delete} of the replica's {replica_files} files, more than max_delete = {max_delete} allows ({allowed}); nothing was changed")]
+    DeletionGuard {
+        set: String,
+        would_delete: u64,
+        replica_files: u64,
+        allowed: u64,
+        max_delete: MaxDelete,
+    },
+    #[error("set \"{set}\": cannot create the target {path}: {source}")]
+    Target { set: String, path: PathBuf, source: std::io::Error },
+    #[error("set \"{set}\": {message}")]
+    Cache { set: String, message: String },
+    #[error(transparent)]
+    Version(#[from] versions::VersionError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// One entry that failed, for summaries.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ItemError {
+    pub path: String,
+    pub error: String,
+}
+
+/// What one sync of a set did; printed with `--json` and stored as the result.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SyncSummary {
+    pub set: String,
+    pub source: String,
+    pub target: String,
+    pub files_scanned: u64,
+    pub files_changed: u64,
+    pub files_deleted: u64,
+    pub bytes_copied: u64,
+    pub duration_ms: u64,
+    /// Name of the version kept before this sync changed the replica.
+    pub version_created: Option<String>,
+    pub versions_kept: usize,
+    pub versions_dir: String,
+    /// Files that kept changing while read; retried next sync.
+    pub unstable: Vec<String>,
+    /// FIFOs, sockets and devices, which are never copied.
+    pub skipped_special: Vec<String>,
+    pub errors: Vec<ItemError>,
+    /// Start of the walk: every change made on the source before it is on the replica.
+    pub started_at: String,
+    pub finished_at: String,
+}
+
+impl SyncSummary {
+    /// True when every entry reached the replica or was skipped by design.
+    pub fn is_ok(&self) -> bool {
+        self.errors.is_empty()
+    }
+}
+
+/// Synchronises one set from its source to its local replica.
+pub fn sync_set(store: &mut Store, set: &SyncSet, options: &SyncOptions) -> Result<SyncSummary, SyncError> {
+    let clock = Instant::now();
+    let started_at = crate::store::now_text();
+    check_source(set)?;
+    std::fs::create_dir_all(&set.target).map_err(|source| SyncError::Target {
+        set: set.name.clone(),
+        path: set.target.clone(),
+        source,
+    })?;
+
+    let mut plan = build_plan(store, set)?;
+    resolve_compares(store, set, &mut plan)?;
+    check_deletion_guard(set, &plan, options)?;
+    report_specials(set, &plan);
+
+    let mut summary = SyncSummary {
+        set: set.name.clone(),
+        source: set.source.display().to_string(),
+        target: set.target.display().to_string(),
+        files_scanned: plan.source_files,
+        files_changed: 0,
+        files_deleted: 0,
+        bytes_copied: 0,
+        duration_ms: 0,
+        version_created: None,
+        versions_kept: 0,
+        versions_dir: set.versions_dir.display().to_string(),
+        unstable: plan.unstable.iter().map(|k| display_key(k)).collect(),
+        skipped_special: plan.specials.iter().map(|e| format!("{} ({})", display_key(&e.key), e.special_name())).collect(),
+        errors: plan.errors.iter().map(|(p, e)| ItemError { path: entry::escape_bytes(p.as_os_str().as_encoded_bytes()), error: e.clone() }).collect(),
+        started_at,
+        finished_at: String::new(),
+    };
+
+    if !plan.is_empty() {
+        if set.keep_versions > 0 && plan.replica_files > 0 {
+            let version = versions::snapshot(&set.target, &set.versions_dir)?;
+            tracing::info!(set = %set.name, version = %version.name, "kept a version of the replica");
+            summary.version_created = Some(version.name);
+        }
+        let forgotten = std::mem::take(&mut plan.forgotten);
+        let roots = apply::Roots { source: &set.source, replica: &set.target };
+        let applied = apply::apply(store, &set.name, &roots, plan)?;
+        store.manifest_apply(&set.name, &ManifestWriter { upserts: Vec::new(), deletes: forgotten })?;
+        summary.files_changed = applied.files_changed;
+        summary.files_deleted = applied.files_deleted;
+        summary.bytes_copied = applied.bytes_copied;
+        summary.unstable.extend(applied.unstable);
+        summary.errors.extend(applied.errors.into_iter().map(|(path, error)| ItemError { path, error }));
+    } else if !plan.stale_temps.is_empty() {
+        let roots = apply::Roots { source: &set.source, replica: &set.target };
+        apply::apply(store, &set.name, &roots, plan)?;
+    }
+
+    match versions::prune(&set.versions_dir, set.keep_versions as usize) {
+        Ok(deleted) if !deleted.is_empty() => tracing::info!(set = %set.name, count = deleted.len(), "pruned old versions"),
+        Ok(_) => {}
+        Err(e) => summary.errors.push(ItemError { path: set.versions_dir.display().to_string(), error: format!("cannot prune old versions: {e}") }),
+    }
+    summary.versions_kept = versions::list(&set.versions_dir).len();
+    summary.duration_ms = clock.elapsed().as_millis() as u64;
+    summary.finished_at = crate::store::now_text();
+    Ok(summary)
+}
+
+/// Rejects a missing, non-directory or empty source before anything is read further.
+fn check_source(set: &SyncSet) -> Result<(), SyncError> {
+    let missing = || SyncError::SourceMissing { set: set.name.clone(), path: set.source.clone() };
+    let meta = std::fs::metadata(&set.source).map_err(|_| missing())?;
+    if !meta.is_dir() {
+        return Err(missing());
+    }
+    let mut read = std::fs::read_dir(&set.source).map_err(|_| missing())?;
+    if read.next().is_none() {
+        return Err(SyncError::SourceEmpty { set: set.name.clone(), path: set.source.clone() });
+    }
+    Ok(())
+}
+
+fn build_plan(store: &Store, set: &SyncSet) -> Result<Plan, SyncError> {
+    let excludes = walk::Excludes::new(&set.exclude).map_err(|e| SyncError::Cache {
+        set: set.name.clone(),
+        message: format!("invalid exclude pattern: {e}"),
+    })?;
+    let mut source_cache = ManifestReader::open(store.path(), &set.name, Side::Source);
+    let mut replica_cache = ManifestReader::open(store.path(), &set.name, Side::Replica);
+    let plan = plan::build(
+        (&set.source, &set.target),
+        walk::walk(&set.source, &excludes),
+        source_cache.by_ref(),
+        walk::walk(&set.target, &excludes),
+        replica_cache.by_ref(),
+    );
+    for reader in [&source_cache, &replica_cache] {
+        if let Some(message) = reader.error() {
+            return Err(SyncError::Cache { set: set.name.clone(), message: format!("cannot read the manifest cache: {message}") });
+        }
+    }
+    Ok(plan)
+}
+
+/// Hashes the compare items in parallel and turns each into a copy, a
+/// metadata fix or nothing. Equal files get fresh cache rows.
+fn resolve_compares(store: &mut Store, set: &SyncSet, plan: &mut Plan) -> Result<(), SyncError> {
+    let compares = std::mem::take(&mut plan.compares);
+    let outcomes: Vec<Outcome> = compares
+        .into_par_iter()
+        .map(|item| compare(&set.source, &set.target, item))
+        .collect();
+    let mut cache = ManifestWriter::default();
+    for outcome in outcomes {
+        match outcome {
+            Outcome::Same { source, replica, hash } => {
+                cache.upserts.push((Side::Source, source.to_row(Some(hash))));
+                cache.upserts.push((Side::Replica, replica.to_row(Some(hash))));
+                if !plan::same_metadata(&source, &replica) {
+                    plan.metas.push(MetaItem { source, replica, hash: Some(hash) });
+                }
+            }
+            Outcome::Differ(item) => plan.copies.push(item),
+            Outcome::Failed(key, message) => plan.errors.push((relative_from_key(&key), message)),
+            Outcome::Unstable(key) => plan.unstable.push(key),
+        }
+    }
+    plan.copies.sort_by(|a, b| a.source.key.cmp(&b.source.key));
+    store.manifest_apply(&set.name, &cache)?;
+    Ok(())
+}
+
+enum Outcome {
+    Same { source: Entry, replica: Entry, hash: [u8; 32] },
+    Differ(CopyItem),
+    Failed(Box<[u8]>, String),
+    Unstable(Box<[u8]>),
+}
+
+fn compare(source_root: &Path, replica_root: &Path, item: CompareItem) -> Outcome {
+    let relative = relative_from_key(&item.source.key);
+    let side = |root: &Path, known: Option<[u8; 32]>, entry: &Entry| -> Result<([u8; 32], Entry), FileError> {
+        match known {
+            Some(hash) => Ok((hash, entry.clone())),
+            None => local::hash_file(&root.join(&relative)).map(|(hash, meta)| (hash, Entry::from_metadata(entry.key.clone(), &meta))),
+        }
+    };
+    let source = side(source_root, item.source_hash, &item.source);
+    let replica = side(replica_root, item.replica_hash, &item.replica);
+    match (source, replica) {
+        (Ok((a, source)), Ok((b, replica))) if a == b => Outcome::Same { source, replica, hash: a },
+        (Ok(_), Ok(_)) | (Ok(_), Err(_)) => Outcome::Differ(CopyItem { source: item.source, replica: Some(item.replica) }),
+        (Err(FileError::Unstable { .. }), _) => Outcome::Unstable(item.source.key),
+        (Err(e), _) => Outcome::Failed(item.source.key, format!("cannot read: {e}")),
+    }
+}
+
+fn check_deletion_guard(set: &SyncSet, plan: &Plan, options: &SyncOptions) -> Result<(), SyncError> {
+    let max_delete = options.max_delete.unwrap_or(set.max_delete);
+    let allowed = max_delete.allowed(plan.replica_files);
+    if plan.deleted_files > allowed {
+        return Err(SyncError::DeletionGuard {
+            set: set.name.clone(),
+            would_delete: plan.deleted_files,
+            replica_files: plan.replica_files,
+            allowed,
+            max_delete,
+        });
+    }
+    Ok(())
+}
+
+fn report_specials(set: &SyncSet, plan: &Plan) {
+    for entry in &plan.specials {
+        tracing::warn!(set = %set.name, path = %display_key(&entry.key), kind = entry.special_name(), "skipped: special files are not replicated");
+    }
+}

@@ -1,0 +1,162 @@
+//! Full verification of a set: both trees are walked and every file on both
+//! sides is hashed again, ignoring the cache, so bit rot that keeps size and
+//! mtime is found. The fresh hashes replace the cached ones, so the next
+//! sync repairs every mismatch found here.
+
+use std::path::Path;
+use std::time::Instant;
+
+use rayon::prelude::*;
+
+use super::entry::{display_key, relative_from_key, Entry, EntryKind};
+use super::walk::{self, WalkItem};
+use super::{ItemError, SyncError};
+use crate::config::SyncSet;
+use crate::store::{ManifestWriter, Side, Store};
+use crate::transport::local;
+
+/// What a verify found; printed with `--json` and stored as the result.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct VerifyReport {
+    pub set: String,
+    pub files_checked: u64,
+    pub bytes_hashed: u64,
+    /// Present on both sides with different content or symlink target.
+    pub mismatched: Vec<String>,
+    /// On the source but not on the replica.
+    pub missing: Vec<String>,
+    /// On the replica but not on the source.
+    pub extra: Vec<String>,
+    pub errors: Vec<ItemError>,
+    pub duration_ms: u64,
+    pub finished_at: String,
+}
+
+impl VerifyReport {
+    /// True when the replica equals the source.
+    pub fn is_ok(&self) -> bool {
+        self.mismatched.is_empty() && self.missing.is_empty() && self.extra.is_empty() && self.errors.is_empty()
+    }
+}
+
+/// Re-hashes source and replica of `set` and compares them entry by entry.
+pub fn verify_set(store: &mut Store, set: &SyncSet) -> Result<VerifyReport, SyncError> {
+    let clock = Instant::now();
+    let excludes = walk::Excludes::new(&set.exclude).map_err(|e| SyncError::Cache {
+        set: set.name.clone(),
+        message: format!("invalid exclude pattern: {e}"),
+    })?;
+    let mut report = VerifyReport {
+        set: set.name.clone(),
+        files_checked: 0,
+        bytes_hashed: 0,
+        mismatched: Vec::new(),
+        missing: Vec::new(),
+        extra: Vec::new(),
+        errors: Vec::new(),
+        duration_ms: 0,
+        finished_at: String::new(),
+    };
+    if !set.source.is_dir() {
+        return Err(SyncError::SourceMissing { set: set.name.clone(), path: set.source.clone() });
+    }
+
+    let pairs = pair_entries(set, &excludes, &mut report);
+    let outcomes: Vec<PairOutcome> = pairs.into_par_iter().map(|(s, r)| hash_pair(&set.source, &set.target, s, r)).collect();
+
+    let mut cache = ManifestWriter::default();
+    for outcome in outcomes {
+        match outcome {
+            PairOutcome::Hashed { source, replica, source_hash, replica_hash } => {
+                report.files_checked += 1;
+                report.bytes_hashed += source.size + replica.size;
+                if source_hash != replica_hash {
+                    report.mismatched.push(display_key(&source.key));
+                }
+                cache.upserts.push((Side::Source, source.to_row(Some(source_hash))));
+                cache.upserts.push((Side::Replica, replica.to_row(Some(replica_hash))));
+            }
+            PairOutcome::Failed(key, error) => report.errors.push(ItemError { path: display_key(&key), error }),
+        }
+    }
+    store.manifest_apply(&set.name, &cache)?;
+    report.mismatched.sort();
+    report.duration_ms = clock.elapsed().as_millis() as u64;
+    report.finished_at = crate::store::now_text();
+    Ok(report)
+}
+
+/// Merges the two walks; files present on both sides are returned for
+/// hashing, everything else is decided here.
+fn pair_entries(set: &SyncSet, excludes: &walk::Excludes, report: &mut VerifyReport) -> Vec<(Entry, Entry)> {
+    let mut errors = Vec::new();
+    let mut collect = |items: Box<dyn Iterator<Item = WalkItem> + '_>, side: &str| -> Vec<Entry> {
+        items
+            .filter_map(|item| match item {
+                WalkItem::Entry(e) if e.kind != EntryKind::Special => Some(e),
+                WalkItem::Error(path, message) => {
+                    errors.push(ItemError { path: format!("{side}: {}", path.display()), error: message });
+                    None
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    let source = collect(Box::new(walk::walk(&set.source, excludes)), "source");
+    let replica = if set.target.is_dir() { collect(Box::new(walk::walk(&set.target, excludes)), "replica") } else { Vec::new() };
+    report.errors.extend(errors);
+
+    let mut pairs = Vec::new();
+    let mut source = source.into_iter().peekable();
+    let mut replica = replica.into_iter().peekable();
+    loop {
+        let order = match (source.peek(), replica.peek()) {
+            (None, None) => break,
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (Some(s), Some(r)) => s.key.cmp(&r.key),
+        };
+        match order {
+            std::cmp::Ordering::Less => report.missing.push(display_key(&source.next().expect("peeked").key)),
+            std::cmp::Ordering::Greater => report.extra.push(display_key(&replica.next().expect("peeked").key)),
+            std::cmp::Ordering::Equal => {
+                let (s, r) = (source.next().expect("peeked"), replica.next().expect("peeked"));
+                match (s.kind, r.kind) {
+                    (EntryKind::File, EntryKind::File) => pairs.push((s, r)),
+                    (EntryKind::Dir, EntryKind::Dir) => {}
+                    (EntryKind::Symlink, EntryKind::Symlink) => {
+                        let relative = relative_from_key(&s.key);
+                        let a = std::fs::read_link(set.source.join(&relative)).ok();
+                        let b = std::fs::read_link(set.target.join(&relative)).ok();
+                        if a.is_none() || a != b {
+                            report.mismatched.push(display_key(&s.key));
+                        }
+                    }
+                    _ => report.mismatched.push(display_key(&s.key)),
+                }
+            }
+        }
+    }
+    pairs
+}
+
+enum PairOutcome {
+    Hashed { source: Entry, replica: Entry, source_hash: [u8; 32], replica_hash: [u8; 32] },
+    Failed(Box<[u8]>, String),
+}
+
+fn hash_pair(source_root: &Path, replica_root: &Path, s: Entry, r: Entry) -> PairOutcome {
+    let relative = relative_from_key(&s.key);
+    let source = local::hash_file(&source_root.join(&relative));
+    let replica = local::hash_file(&replica_root.join(&relative));
+    match (source, replica) {
+        (Ok((source_hash, source_meta)), Ok((replica_hash, replica_meta))) => PairOutcome::Hashed {
+            source: Entry::from_metadata(s.key.clone(), &source_meta),
+            replica: Entry::from_metadata(r.key, &replica_meta),
+            source_hash,
+            replica_hash,
+        },
+        (Err(e), _) => PairOutcome::Failed(s.key, format!("source: {e}")),
+        (_, Err(e)) => PairOutcome::Failed(s.key, format!("replica: {e}")),
+    }
+}

@@ -1,0 +1,207 @@
+//! File-system primitives for writing a replica safely.
+//!
+//! A file reaches its final name only by `rename` of a complete temporary
+//! file in the same directory whose data has been flushed to disk first, so
+//! a crash at any point leaves either the old or the new content under the
+//! final name.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use nix::sys::stat::{futimens, utimensat, UtimensatFlags};
+use nix::sys::time::TimeSpec;
+
+use crate::sync::entry::Entry;
+use crate::sync::walk::TEMP_PREFIX;
+
+/// Size of the buffer used to copy and hash file contents.
+const BUFFER: usize = 1 << 20;
+
+/// How many times a file that changes while it is read is tried again.
+pub const READ_ATTEMPTS: u32 = 3;
+
+/// Failure to read or write one file.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    /// The source changed while it was read, on every attempt.
+    #[error("the file kept changing while it was read ({attempts} attempts)")]
+    Unstable { attempts: u32 },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A complete, flushed-later temporary copy waiting for its rename.
+#[derive(Debug)]
+pub struct TempCopy {
+    pub temp: PathBuf,
+    /// The source's `lstat` while it was read (unchanged from start to end).
+    pub source_meta: std::fs::Metadata,
+    pub hash: [u8; 32],
+    pub bytes: u64,
+}
+
+/// Returns a fresh temporary name in the directory of `final_path`. The name
+/// is short, so it also fits beside a 255-byte file name.
+pub fn temp_path(final_path: &Path) -> PathBuf {
+    let parent = final_path.parent().unwrap_or(Path::new("."));
+    parent.join(format!("{TEMP_PREFIX}{:016x}", rand::random::<u64>()))
+}
+
+/// Copies `source` into a new temporary file beside `final_path`, hashing
+/// what it writes, and gives the copy the owner, mode and mtime of `entry`.
+/// The copy is retried when the source changes while it is read, so the
+/// returned hash always matches the bytes in the temporary file.
+pub fn copy_to_temp(source: &Path, final_path: &Path, entry: &Entry) -> Result<TempCopy, FileError> {
+    let mut buffer = vec![0u8; BUFFER];
+    for _ in 0..READ_ATTEMPTS {
+        let temp = temp_path(final_path);
+        match copy_once(source, &temp, entry, &mut buffer) {
+            Ok(Some(copy)) => return Ok(copy),
+            Ok(None) => {
+                let _ = std::fs::remove_file(&temp);
+                tracing::debug!(path = %source.display(), "source changed while read; trying again");
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&temp);
+                return Err(e.into());
+            }
+        }
+    }
+    Err(FileError::Unstable { attempts: READ_ATTEMPTS })
+}
+
+fn copy_once(source: &Path, temp: &Path, entry: &Entry, buffer: &mut [u8]) -> std::io::Result<Option<TempCopy>> {
+    let mut input = open_for_read(source)?;
+    let before = input.metadata()?;
+    let mut output = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(temp)?;
+    let mut hasher = blake3::Hasher::new();
+    let mut bytes = 0u64;
+    loop {
+        let n = match input.read(buffer) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buffer[..n]);
+        output.write_all(&buffer[..n])?;
+        bytes += n as u64;
+    }
+    let after = std::fs::symlink_metadata(source)?;
+    if !same_content_stat(&before, &after) || bytes != after.len() {
+        return Ok(None);
+    }
+    apply_metadata(&output, entry)?;
+    Ok(Some(TempCopy {
+        temp: temp.to_path_buf(),
+        source_meta: after,
+        hash: *hasher.finalize().as_bytes(),
+        bytes,
+    }))
+}
+
+/// Hashes the file at `path` and returns the hash with the `lstat` entry
+/// taken while it was open; retried when the file changes while it is read.
+pub fn hash_file(path: &Path) -> Result<([u8; 32], std::fs::Metadata), FileError> {
+    let mut buffer = vec![0u8; BUFFER];
+    for _ in 0..READ_ATTEMPTS {
+        let mut input = open_for_read(path)?;
+        let before = input.metadata()?;
+        let mut hasher = blake3::Hasher::new();
+        if before.len() >= 8 * BUFFER as u64 {
+            hasher.update_mmap_rayon(path)?;
+        } else {
+            loop {
+                let n = match input.read(&mut buffer) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e.into()),
+                };
+                hasher.update(&buffer[..n]);
+            }
+        }
+        let after = input.metadata()?;
+        if same_content_stat(&before, &after) {
+            return Ok((*hasher.finalize().as_bytes(), after));
+        }
+    }
+    Err(FileError::Unstable { attempts: READ_ATTEMPTS })
+}
+
+/// Opens a file for reading without following a symlink at the last step and
+/// without updating its access time where the kernel allows it.
+fn open_for_read(path: &Path) -> std::io::Result<File> {
+    let base = libc::O_NOFOLLOW | libc::O_NONBLOCK;
+    match OpenOptions::new().read(true).custom_flags(base | libc::O_NOATIME).open(path) {
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => OpenOptions::new().read(true).custom_flags(base).open(path),
+        other => other,
+    }
+}
+
+fn same_content_stat(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    a.len() == b.len()
+        && a.mtime() == b.mtime()
+        && a.mtime_nsec() == b.mtime_nsec()
+        && a.ctime() == b.ctime()
+        && a.ctime_nsec() == b.ctime_nsec()
+}
+
+/// Sets owner, mode and mtime of an open file to those of `entry`. A chown
+/// that the current user may not do is logged at debug level and skipped.
+pub fn apply_metadata(file: &File, entry: &Entry) -> std::io::Result<()> {
+    let meta = file.metadata()?;
+    if meta.uid() != entry.uid || meta.gid() != entry.gid {
+        if let Err(e) = std::os::unix::fs::fchown(file, Some(entry.uid), Some(entry.gid)) {
+            if e.raw_os_error() != Some(libc::EPERM) {
+                return Err(e);
+            }
+            tracing::debug!(uid = entry.uid, gid = entry.gid, "owner not kept: not permitted for this user");
+        }
+    }
+    // fchmod comes after fchown, which clears setuid and setgid bits.
+    nix::sys::stat::fchmod(file.as_raw_fd(), nix::sys::stat::Mode::from_bits_truncate(entry.mode))
+        .map_err(std::io::Error::from)?;
+    let mtime = timespec(entry.mtime_ns);
+    futimens(file.as_raw_fd(), &TimeSpec::UTIME_OMIT, &mtime).map_err(std::io::Error::from)
+}
+
+/// Sets owner, mode (not for symlinks) and mtime of the entry at `path`
+/// without following a symlink.
+pub fn apply_path_metadata(path: &Path, entry: &Entry, is_symlink: bool) -> std::io::Result<()> {
+    if let Err(e) = std::os::unix::fs::lchown(path, Some(entry.uid), Some(entry.gid)) {
+        if e.raw_os_error() != Some(libc::EPERM) {
+            return Err(e);
+        }
+    }
+    if !is_symlink {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(entry.mode))?;
+    }
+    let mtime = timespec(entry.mtime_ns);
+    utimensat(None, path, &TimeSpec::UTIME_OMIT, &mtime, UtimensatFlags::NoFollowSymlink).map_err(std::io::Error::from)
+}
+
+fn timespec(ns: i64) -> TimeSpec {
+    TimeSpec::new(ns.div_euclid(1_000_000_000), ns.rem_euclid(1_000_000_000))
+}
+
+/// Flushes every written page of the file system holding `path` to disk.
+/// One call covers a whole batch of temporary files before their renames,
+/// and the directory entries of renames done before it.
+pub fn sync_filesystem(path: &Path) -> std::io::Result<()> {
+    let dir = File::open(path)?;
+    nix::unistd::syncfs(dir.as_raw_fd()).map_err(std::io::Error::from)
+}
+
+/// Flushes one directory, making the renames inside it durable.
+pub fn sync_dir(path: &Path) -> std::io::Result<()> {
+    File::open(path)?.sync_all()
+}
