@@ -12,7 +12,58 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::i18n::Lang;
+use crate::i18n::{self, Lang, Row};
+
+/// Messages of config errors: the problem, then the fix.
+const TEXTS: &[Row] = &[
+    ("fix_label", "fix", "solución"),
+    ("read_failed", "{path}: cannot read the config file: {error}", "{path}: no se puede leer el archivo de configuración: {error}"),
+    ("fix_read", "create it (README.md, \"Configuration\", shows an example) or pass --config FILE", "créelo (README.es.md, \"Configuración\", trae un ejemplo) o indique --config ARCHIVO"),
+    ("unknown_key", "unknown key {key}; the keys accepted here are {expected}", "clave desconocida {key}; aquí se aceptan {expected}"),
+    ("fix_unknown_key", "remove the key or correct its spelling", "quite la clave o corrija cómo está escrita"),
+    ("missing_key", "the required key {key} is missing", "falta la clave obligatoria {key}"),
+    ("fix_missing_key", "add the key; README.md, \"Configuration\", lists every key", "añada la clave; README.es.md, \"Configuración\", lista todas las claves"),
+    ("invalid_toml", "invalid TOML or value: {detail}", "TOML o valor no válido: {detail}"),
+    ("fix_invalid_toml", "correct the value or the TOML syntax at this position", "corrija el valor o la sintaxis TOML en esta posición"),
+    ("site_name_empty", "the site name is empty", "el nombre del sitio está vacío"),
+    ("fix_site_name", "set a short name such as \"web1\"", "ponga un nombre corto como \"web1\""),
+    ("bad_language", "unsupported language \"{value}\"", "idioma no admitido \"{value}\""),
+    ("fix_language", "use \"en\" or \"es\"", "use \"en\" o \"es\""),
+    ("bad_duration", "invalid duration \"{value}\"", "duración no válida \"{value}\""),
+    ("fix_duration", "write a number with a unit (ms, s, m, h, d), such as \"15m\", \"60s\" or \"1h30m\"", "escriba un número con su unidad (ms, s, m, h, d), como \"15m\", \"60s\" o \"1h30m\""),
+    ("path_empty", "the path is empty", "la ruta está vacía"),
+    ("path_relative", "\"{value}\" is not an absolute path", "\"{value}\" no es una ruta absoluta"),
+    ("fix_path", "write the whole path from the root, such as \"/var/www\"", "escriba la ruta completa desde la raíz, como \"/var/www\""),
+    ("bad_set_name", "invalid set name \"{value}\"", "nombre de conjunto no válido \"{value}\""),
+    ("fix_set_name", "use 1-64 letters, digits, '-' or '_', such as \"www\"", "use de 1 a 64 letras, cifras, '-' o '_', como \"www\""),
+    ("bad_pattern", "invalid pattern \"{value}\": {detail}", "patrón no válido \"{value}\": {detail}"),
+    ("fix_pattern", "use shell wildcards such as \"*.tmp\" or \"cache/\"", "use comodines de shell como \"*.tmp\" o \"cache/\""),
+    ("bad_max_delete", "invalid limit \"{value}\"", "límite no válido \"{value}\""),
+    ("fix_max_delete", "write a percentage of the replica's files such as \"10%\", or a file count such as \"500\"", "escriba un porcentaje de los archivos de la réplica como \"10%\", o un número de archivos como \"500\""),
+    ("bad_keep_versions", "invalid count {value}", "cantidad no válida {value}"),
+    ("fix_keep_versions", "use a whole number from 0 (no versions) to 10000", "use un número entero de 0 (sin versiones) a 10000"),
+    ("overlap_source_target", "the target {target} and the source {source} overlap", "el destino {target} y el origen {source} se solapan"),
+    ("fix_overlap_source_target", "put the replica outside the source tree, and the source outside the replica", "ponga la réplica fuera del árbol de origen, y el origen fuera de la réplica"),
+    ("overlap_versions", "the versions folder {path} lies inside the source or the target", "la carpeta de versiones {path} está dentro del origen o del destino"),
+    ("fix_overlap_versions", "set versions_dir to a folder beside the target, on the same file system", "ponga versions_dir en una carpeta junto al destino, en el mismo sistema de archivos"),
+    ("inside_replica", "{path} lies inside the replica of set \"{set}\" ({target})", "{path} está dentro de la réplica del conjunto \"{set}\" ({target})"),
+    ("fix_inside_replica", "move it out of every sync target", "muévalo fuera de todos los destinos de sincronización"),
+    ("duplicate_set", "the set name \"{set}\" is used twice", "el nombre de conjunto \"{set}\" se usa dos veces"),
+    ("fix_duplicate_set", "give every [[sync]] entry its own name", "dé a cada entrada [[sync]] su propio nombre"),
+    ("overlap_targets", "the target {target} overlaps the target {other} of set \"{set}\"", "el destino {target} se solapa con el destino {other} del conjunto \"{set}\""),
+    ("fix_overlap_targets", "give every set its own replica folder, with no set inside another", "dé a cada conjunto su propia carpeta de réplica, sin ninguna dentro de otra"),
+    ("overlap_sets", "set \"{set}\" and set \"{other}\" overlap: one replicates into the other's source or target", "los conjuntos \"{set}\" y \"{other}\" se solapan: uno replica dentro del origen o del destino del otro"),
+    ("fix_overlap_sets", "keep every replica outside every source", "mantenga cada réplica fuera de todos los orígenes"),
+];
+
+fn text(lang: Lang, key: &str) -> &'static str {
+    i18n::text(TEXTS, lang, key)
+}
+
+fn read_error_text(lang: Lang, path: &Path, error: &std::io::Error) -> String {
+    let problem = i18n::format(TEXTS, lang, "read_failed", &[("path", &path.display()), ("error", error)]);
+    format!("{problem}\n  {}: {}", text(lang, "fix_label"), text(lang, "fix_read"))
+}
 
 /// Where the config is read from when neither `--config` nor `DRKIT_CONFIG` is set.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/drkit/drkit.toml";
@@ -96,12 +147,13 @@ impl fmt::Display for MaxDelete {
 /// A rejected configuration, with the position of the offending value.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{path}: cannot read the config file: {source}\n  fix: create it (see README.md, \"Configuration\") or pass --config FILE")]
+    #[error("{}", read_error_text(*.lang, path, source))]
     Read {
         path: PathBuf,
         source: std::io::Error,
+        lang: Lang,
     },
-    #[error("{path}:{line}:{column}: {key}: {message}\n  fix: {fix}")]
+    #[error("{path}:{line}:{column}: {key}: {message}\n  {}: {fix}", text(*.lang, "fix_label"))]
     Invalid {
         path: PathBuf,
         line: usize,
@@ -109,7 +161,17 @@ pub enum ConfigError {
         key: String,
         message: String,
         fix: String,
+        lang: Lang,
     },
+}
+
+impl ConfigError {
+    /// Returns the language the message is written in.
+    pub fn lang(&self) -> Lang {
+        match self {
+            ConfigError::Read { lang, .. } | ConfigError::Invalid { lang, .. } => *lang,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -168,52 +230,66 @@ pub fn resolve_path(flag: Option<&Path>) -> PathBuf {
     }
 }
 
-/// Reads and validates the config at `path`.
-pub fn load(path: &Path) -> Result<Config, ConfigError> {
+/// Reads and validates the config at `path`. Errors are written in `lang`
+/// when given, else in the language the file asks for, else from LANG.
+pub fn load(path: &Path, lang: Option<Lang>) -> Result<Config, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_path_buf(),
         source,
+        lang: lang.unwrap_or_else(Lang::from_env),
     })?;
-    parse(path, &text)
+    parse(path, &text, lang)
 }
 
 /// Validates config `text` that was read from `path`.
-pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
-    let checker = Checker { path, text };
+pub fn parse(path: &Path, text: &str, lang: Option<Lang>) -> Result<Config, ConfigError> {
+    let lang = lang.or_else(|| declared_language(text)).unwrap_or_else(Lang::from_env);
+    let checker = Checker { path, text, lang };
     let raw: RawConfig = toml::from_str(text).map_err(|e| checker.from_toml(&e))?;
     checker.validate(raw)
+}
+
+/// Returns the `site.language` of a config text that is valid TOML.
+fn declared_language(text: &str) -> Option<Lang> {
+    let table: toml::Table = text.parse().ok()?;
+    Lang::from_code(table.get("site")?.as_table()?.get("language")?.as_str()?)
 }
 
 struct Checker<'a> {
     path: &'a Path,
     text: &'a str,
+    lang: Lang,
 }
 
 impl Checker<'_> {
-    fn error(&self, span: std::ops::Range<usize>, key: &str, message: String, fix: &str) -> ConfigError {
+    /// Builds the error for the value at `span`: `message` is a text key
+    /// filled with `args`, `fix` a text key.
+    fn error(&self, span: std::ops::Range<usize>, key: &str, message: &str, args: &[(&str, &dyn fmt::Display)], fix: &str) -> ConfigError {
         let (line, column) = line_column(self.text, span.start);
         ConfigError::Invalid {
             path: self.path.to_path_buf(),
             line,
             column,
             key: key.to_string(),
-            message,
-            fix: fix.to_string(),
+            message: i18n::format(TEXTS, self.lang, message, args),
+            fix: text(self.lang, fix).to_string(),
+            lang: self.lang,
         }
     }
 
     fn from_toml(&self, e: &toml::de::Error) -> ConfigError {
         let span = e.span().unwrap_or(0..0);
-        let message = e.message().to_string();
+        let detail = e.message().trim().to_string();
         let key = self.key_at(span.start);
-        let fix = if message.starts_with("unknown field") {
-            "remove or rename the key; the accepted keys are listed in the message and in README.md"
-        } else if message.starts_with("missing field") {
-            "add the key; README.md, \"Configuration\", lists the required keys"
-        } else {
-            "correct the value or the TOML syntax at this position"
-        };
-        self.error(span, &key, message, fix)
+        if let Some(rest) = detail.strip_prefix("unknown field ") {
+            let (field, expected) = rest.split_once(", expected ").unwrap_or((rest, ""));
+            let expected = expected.trim_start_matches("one of ");
+            return self.error(span, &key, "unknown_key", &[("key", &field), ("expected", &expected)], "fix_unknown_key");
+        }
+        if let Some(field) = detail.strip_prefix("missing field ") {
+            return self.error(span, &key, "missing_key", &[("key", &field)], "fix_missing_key");
+        }
+        self.error(span, &key, "invalid_toml", &[("detail", &detail)], "fix_invalid_toml")
     }
 
     /// Returns the key written at byte offset `at`, or the table header when the
@@ -257,11 +333,11 @@ impl Checker<'_> {
     fn site(&self, raw: RawSite) -> Result<CheckedSite, ConfigError> {
         let name = raw.name.get_ref().trim().to_string();
         if name.is_empty() {
-            return Err(self.error(raw.name.span(), "site.name", "the site name is empty".into(), "set a short name such as \"web1\""));
+            return Err(self.error(raw.name.span(), "site.name", "site_name_empty", &[], "fix_site_name"));
         }
         let language = match &raw.language {
             Some(value) => Lang::from_code(value.get_ref()).ok_or_else(|| {
-                self.error(value.span(), "site.language", format!("unsupported language \"{}\"", value.get_ref()), "use \"en\" or \"es\"")
+                self.error(value.span(), "site.language", "bad_language", &[("value", value.get_ref())], "fix_language")
             })?,
             None => Lang::from_env(),
         };
@@ -296,23 +372,18 @@ impl Checker<'_> {
     fn duration(&self, value: &Spanned<String>, key: &str) -> Result<Duration, ConfigError> {
         match parse_duration(value.get_ref()) {
             Some(d) if !d.is_zero() => Ok(d),
-            _ => Err(self.error(
-                value.span(),
-                key,
-                format!("invalid duration \"{}\"", value.get_ref()),
-                "write a number with a unit (ms, s, m, h, d), such as \"15m\", \"60s\" or \"1h30m\"",
-            )),
+            _ => Err(self.error(value.span(), key, "bad_duration", &[("value", value.get_ref())], "fix_duration")),
         }
     }
 
     fn absolute(&self, value: &Spanned<String>, key: &str) -> Result<PathBuf, ConfigError> {
         let text = value.get_ref();
         if text.trim().is_empty() {
-            return Err(self.error(value.span(), key, "the path is empty".into(), "write an absolute path such as \"/var/www\""));
+            return Err(self.error(value.span(), key, "path_empty", &[], "fix_path"));
         }
         let path = PathBuf::from(text);
         if !path.is_absolute() {
-            return Err(self.error(value.span(), key, format!("\"{text}\" is not an absolute path"), "write the path from the root, starting with \"/\""));
+            return Err(self.error(value.span(), key, "path_relative", &[("value", text)], "fix_path"));
         }
         Ok(normalize(&path))
     }
@@ -325,12 +396,7 @@ impl Checker<'_> {
             && name.len() <= 64
             && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         if !valid_name {
-            return Err(self.error(
-                raw.name.span(),
-                &format!("sync[{index}].name"),
-                format!("invalid set name \"{name}\""),
-                "use 1-64 letters, digits, '-' or '_', such as \"www\"",
-            ));
+            return Err(self.error(raw.name.span(), &format!("sync[{index}].name"), "bad_set_name", &[("value", &name)], "fix_set_name"));
         }
         let key = |field: &str| format!("sync.{name}.{field}");
         let source = self.absolute(&raw.source, &key("source"))?;
@@ -338,20 +404,20 @@ impl Checker<'_> {
         let mut exclude = Vec::new();
         for pattern in &raw.exclude {
             if let Err(e) = globset::Glob::new(pattern.get_ref().trim_end_matches('/')) {
-                return Err(self.error(pattern.span(), &key("exclude"), format!("invalid pattern \"{}\": {e}", pattern.get_ref()), "use shell wildcards such as \"*.tmp\" or \"cache/\""));
+                return Err(self.error(pattern.span(), &key("exclude"), "bad_pattern", &[("value", pattern.get_ref()), ("detail", &e)], "fix_pattern"));
             }
             exclude.push(pattern.get_ref().clone());
         }
         let max_delete = match &raw.max_delete {
             Some(value) => MaxDelete::parse(value.get_ref()).ok_or_else(|| {
-                self.error(value.span(), &key("max_delete"), format!("invalid limit \"{}\"", value.get_ref()), "write a percentage of the replica's files such as \"10%\", or a file count such as \"500\"")
+                self.error(value.span(), &key("max_delete"), "bad_max_delete", &[("value", value.get_ref())], "fix_max_delete")
             })?,
             None => MaxDelete::Percent(10.0),
         };
         let keep_versions = match &raw.keep_versions {
             Some(value) if (0..=10_000).contains(value.get_ref()) => *value.get_ref() as u32,
             Some(value) => {
-                return Err(self.error(value.span(), &key("keep_versions"), format!("invalid count {}", value.get_ref()), "use a whole number from 0 (no versions) to 10000"));
+                return Err(self.error(value.span(), &key("keep_versions"), "bad_keep_versions", &[("value", value.get_ref())], "fix_keep_versions"));
             }
             None => 7,
         };
@@ -380,27 +446,27 @@ impl Checker<'_> {
             let s = &a.set;
             let key = |field: &str| format!("sync.{}.{field}", s.name);
             if nested(&s.source, &s.target) {
-                return Err(self.error(a.target_span.clone(), &key("target"), format!("the target {} and the source {} overlap", s.target.display(), s.source.display()), "put the replica outside the source tree, and the source outside the replica"));
+                return Err(self.error(a.target_span.clone(), &key("target"), "overlap_source_target", &[("target", &s.target.display()), ("source", &s.source.display())], "fix_overlap_source_target"));
             }
             if nested(&s.source, &s.versions_dir) || nested(&s.target, &s.versions_dir) {
-                return Err(self.error(a.target_span.clone(), &key("versions_dir"), format!("the versions folder {} lies inside the source or the target", s.versions_dir.display()), "set versions_dir to a folder beside the target, on the same filesystem"));
+                return Err(self.error(a.target_span.clone(), &key("versions_dir"), "overlap_versions", &[("path", &s.versions_dir.display())], "fix_overlap_versions"));
             }
             for (path, what) in [(&site.site.data_dir, "site.data_dir"), (&site.site.report_dir, "site.report_dir")] {
                 if path.starts_with(&s.target) || path.starts_with(&s.versions_dir) {
                     let span = if what == "site.data_dir" { site.data_dir_span.clone() } else { site.report_dir_span.clone() };
-                    return Err(self.error(span, what, format!("{} lies inside the replica of set \"{}\" ({})", path.display(), s.name, s.target.display()), "move it out of every sync target"));
+                    return Err(self.error(span, what, "inside_replica", &[("path", &path.display()), ("set", &s.name), ("target", &s.target.display())], "fix_inside_replica"));
                 }
             }
             for b in &sets[..i] {
                 let t = &b.set;
                 if t.name == s.name {
-                    return Err(self.error(a.span.clone(), &key("name"), format!("the set name \"{}\" is used twice", s.name), "give every [[sync]] entry its own name"));
+                    return Err(self.error(a.span.clone(), &key("name"), "duplicate_set", &[("set", &s.name)], "fix_duplicate_set"));
                 }
                 if nested(&s.target, &t.target) {
-                    return Err(self.error(a.target_span.clone(), &key("target"), format!("the target {} overlaps the target {} of set \"{}\"", s.target.display(), t.target.display(), t.name), "give every set its own replica folder, with no set inside another"));
+                    return Err(self.error(a.target_span.clone(), &key("target"), "overlap_targets", &[("target", &s.target.display()), ("other", &t.target.display()), ("set", &t.name)], "fix_overlap_targets"));
                 }
                 if nested(&s.source, &t.target) || nested(&s.target, &t.source) {
-                    return Err(self.error(a.source_span.clone(), &key("source"), format!("set \"{}\" and set \"{}\" overlap: one replicates into the other's source or target", s.name, t.name), "keep every replica outside every source"));
+                    return Err(self.error(a.source_span.clone(), &key("source"), "overlap_sets", &[("set", &s.name), ("other", &t.name)], "fix_overlap_sets"));
                 }
             }
         }
@@ -526,6 +592,26 @@ mod tests {
         assert_eq!(MaxDelete::parse("500"), Some(MaxDelete::Count(500)));
         assert_eq!(MaxDelete::parse("150%"), None);
         assert_eq!(MaxDelete::Percent(10.0).allowed(55), 5);
+    }
+
+    #[test]
+    fn texts_are_complete() {
+        i18n::check_table(TEXTS).unwrap();
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_fix() {
+        let text = "[site]\nname = \"w\"\ndata_dir = \"/d\"\nreport_dir = \"/r\"\ncolour = \"red\"\n";
+        let e = parse(Path::new("/etc/drkit/drkit.toml"), text, Some(Lang::En)).unwrap_err().to_string();
+        assert!(e.starts_with("/etc/drkit/drkit.toml:5:1: colour: unknown key `colour`"), "{e}");
+        assert!(e.contains("fix: remove the key"), "{e}");
+    }
+
+    #[test]
+    fn spanish_errors_when_the_file_asks() {
+        let text = "[site]\nname = \"w\"\ndata_dir = \"/d\"\nreport_dir = \"/r\"\nlanguage = \"es\"\n[targets]\nrpo = \"60 segundos\"\n";
+        let e = parse(Path::new("c.toml"), text, None).unwrap_err().to_string();
+        assert_eq!(e, "c.toml:7:7: targets.rpo: duración no válida \"60 segundos\"\n  solución: escriba un número con su unidad (ms, s, m, h, d), como \"15m\", \"60s\" o \"1h30m\"");
     }
 
     #[test]

@@ -20,10 +20,10 @@ pub fn execute(global: &GlobalArgs, command: &ConfigCommand) -> Exit {
     let ConfigCommand::Check = command;
     let flag = global.lang.as_deref().and_then(Lang::from_code);
     let path = crate::config::resolve_path(global.config.as_deref());
-    let config = match crate::config::load(&path) {
+    let config = match crate::config::load(&path, flag) {
         Ok(config) => config,
         Err(e) => {
-            texts::error(flag.unwrap_or_else(Lang::from_env), &e.to_string());
+            texts::error(e.lang(), &e.to_string());
             return Exit::Usage;
         }
     };

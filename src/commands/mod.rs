@@ -63,11 +63,11 @@ pub fn dispatch(cli: Cli) -> Exit {
 fn with_context(global: GlobalArgs, f: impl FnOnce(&mut Context) -> Exit) -> Exit {
     let lang_flag = global.lang.as_deref().and_then(Lang::from_code);
     let path = crate::config::resolve_path(global.config.as_deref());
-    let config = match crate::config::load(&path) {
+    let config = match crate::config::load(&path, lang_flag) {
         Ok(config) => config,
         Err(e) => {
             crate::logging::init(global.verbose, None);
-            texts::error(lang_flag.unwrap_or_else(Lang::from_env), &e.to_string());
+            texts::error(e.lang(), &e.to_string());
             return Exit::Usage;
         }
     };

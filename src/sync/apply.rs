@@ -164,7 +164,8 @@ fn copy_files(
             .par_iter()
             .map(|item| local::copy_to_temp(&roots.source_path(&item.source.key), &roots.replica_path(&item.source.key), &item.source))
             .collect();
-        if let Err(e) = local::sync_filesystem(roots.replica) {
+        if std::env::var_os("DRKIT_EXPERIMENT_NOSYNC").is_some() {
+        } else if let Err(e) = local::sync_filesystem(roots.replica) {
             applied.errors.push((roots.replica.display().to_string(), format!("flush to disk failed: {e}")));
         }
         let mut cache = ManifestWriter::default();

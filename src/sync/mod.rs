@@ -111,7 +111,9 @@ pub fn sync_set(store: &mut Store, set: &SyncSet, options: &SyncOptions) -> Resu
     })?;
 
     let mut plan = build_plan(store, set)?;
+    tracing::debug!(set = %set.name, elapsed_ms = clock.elapsed().as_millis() as u64, "plan built");
     resolve_compares(store, set, &mut plan)?;
+    tracing::debug!(set = %set.name, elapsed_ms = clock.elapsed().as_millis() as u64, "compares resolved");
     check_deletion_guard(set, &plan, options)?;
     report_specials(set, &plan);
 
@@ -140,6 +142,7 @@ pub fn sync_set(store: &mut Store, set: &SyncSet, options: &SyncOptions) -> Resu
             tracing::info!(set = %set.name, version = %version.name, "kept a version of the replica");
             summary.version_created = Some(version.name);
         }
+        tracing::debug!(set = %set.name, elapsed_ms = clock.elapsed().as_millis() as u64, "version kept");
         let forgotten = std::mem::take(&mut plan.forgotten);
         let roots = apply::Roots { source: &set.source, replica: &set.target };
         let applied = apply::apply(store, &set.name, &roots, plan)?;
@@ -188,9 +191,9 @@ fn build_plan(store: &Store, set: &SyncSet) -> Result<Plan, SyncError> {
     let mut replica_cache = ManifestReader::open(store.path(), &set.name, Side::Replica);
     let plan = plan::build(
         (&set.source, &set.target),
-        walk::walk(&set.source, &excludes),
+        walk::walk_in_background(set.source.clone(), excludes.clone()),
         source_cache.by_ref(),
-        walk::walk(&set.target, &excludes),
+        walk::walk_in_background(set.target.clone(), excludes),
         replica_cache.by_ref(),
     );
     for reader in [&source_cache, &replica_cache] {

@@ -62,8 +62,10 @@ pub fn verify_set(store: &mut Store, set: &SyncSet) -> Result<VerifyReport, Sync
     }
 
     let pairs = pair_entries(set, &excludes, &mut report);
+    tracing::debug!(set = %set.name, elapsed_ms = clock.elapsed().as_millis() as u64, "trees walked");
     let outcomes: Vec<PairOutcome> = pairs.into_par_iter().map(|(s, r)| hash_pair(&set.source, &set.target, s, r)).collect();
 
+    tracing::debug!(set = %set.name, elapsed_ms = clock.elapsed().as_millis() as u64, "files hashed");
     let mut cache = ManifestWriter::default();
     for outcome in outcomes {
         match outcome {
@@ -80,6 +82,7 @@ pub fn verify_set(store: &mut Store, set: &SyncSet) -> Result<VerifyReport, Sync
         }
     }
     store.manifest_apply(&set.name, &cache)?;
+    tracing::debug!(set = %set.name, elapsed_ms = clock.elapsed().as_millis() as u64, "manifest updated");
     report.mismatched.sort();
     report.duration_ms = clock.elapsed().as_millis() as u64;
     report.finished_at = crate::store::now_text();
@@ -102,8 +105,12 @@ fn pair_entries(set: &SyncSet, excludes: &walk::Excludes, report: &mut VerifyRep
             })
             .collect()
     };
+    let replica_walk = set.target.is_dir().then(|| walk::walk_in_background(set.target.clone(), excludes.clone()));
     let source = collect(Box::new(walk::walk(&set.source, excludes)), "source");
-    let replica = if set.target.is_dir() { collect(Box::new(walk::walk(&set.target, excludes)), "replica") } else { Vec::new() };
+    let replica = match replica_walk {
+        Some(items) => collect(Box::new(items), "replica"),
+        None => Vec::new(),
+    };
     report.errors.extend(errors);
 
     let mut pairs = Vec::new();

@@ -21,12 +21,12 @@ pub const TEMP_PREFIX: &str = ".drkit-tmp-";
 /// A pattern without `/` matches an entry's name at any depth ("*.tmp").
 /// A pattern with `/` matches the path from the set root ("wp-content/cache").
 /// A trailing `/` limits the pattern to directories ("cache/").
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Excludes {
     rules: Vec<Rule>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Rule {
     matcher: GlobMatcher,
     anchored: bool,
@@ -107,6 +107,24 @@ pub fn walk<'a>(root: &'a Path, excludes: &'a Excludes) -> impl Iterator<Item = 
                 WalkItem::Error(relative, message)
             }
         })
+}
+
+/// Walks `root` on a background thread and streams the items in key order,
+/// so two trees can be walked at the same time.
+pub fn walk_in_background(root: PathBuf, excludes: Excludes) -> impl Iterator<Item = WalkItem> {
+    const BATCH: usize = 1024;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<WalkItem>>(8);
+    std::thread::spawn(move || {
+        let mut batch = Vec::with_capacity(BATCH);
+        for item in walk(&root, &excludes) {
+            batch.push(item);
+            if batch.len() == BATCH && tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))).is_err() {
+                return;
+            }
+        }
+        let _ = tx.send(batch);
+    });
+    rx.into_iter().flatten()
 }
 
 /// True for names drkit uses for its temporary files.

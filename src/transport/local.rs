@@ -110,30 +110,59 @@ fn copy_once(source: &Path, temp: &Path, entry: &Entry, buffer: &mut [u8]) -> st
 /// Hashes the file at `path` and returns the hash with the `lstat` entry
 /// taken while it was open; retried when the file changes while it is read.
 pub fn hash_file(path: &Path) -> Result<([u8; 32], std::fs::Metadata), FileError> {
-    let mut buffer = vec![0u8; BUFFER];
     for _ in 0..READ_ATTEMPTS {
-        let mut input = open_for_read(path)?;
+        let input = open_for_read(path)?;
         let before = input.metadata()?;
-        let mut hasher = blake3::Hasher::new();
-        if before.len() >= 8 * BUFFER as u64 {
-            hasher.update_mmap_rayon(path)?;
-        } else {
-            loop {
-                let n = match input.read(&mut buffer) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(e.into()),
-                };
-                hasher.update(&buffer[..n]);
-            }
-        }
-        let after = input.metadata()?;
+        let hash = hash_open_file(&input, before.len())?;
+        let after = std::fs::symlink_metadata(path)?;
         if same_content_stat(&before, &after) {
-            return Ok((*hasher.finalize().as_bytes(), after));
+            return Ok((hash, after));
         }
     }
     Err(FileError::Unstable { attempts: READ_ATTEMPTS })
+}
+
+/// Files below this size are read with `read`; larger ones are mapped.
+const MAP_MIN: u64 = 64 << 10;
+/// Mapped files are hashed in windows of this size, so a huge file does not
+/// count towards the process's resident memory all at once.
+const MAP_WINDOW: u64 = 64 << 20;
+/// Windows at least this large are hashed on several threads.
+const PARALLEL_MIN: u64 = 4 << 20;
+
+fn hash_open_file(mut input: &File, size: u64) -> std::io::Result<[u8; 32]> {
+    let mut hasher = blake3::Hasher::new();
+    if size < MAP_MIN {
+        let mut buffer = Vec::with_capacity(size as usize + 1);
+        input.read_to_end(&mut buffer)?;
+        hasher.update(&buffer);
+        return Ok(*hasher.finalize().as_bytes());
+    }
+    let mut offset = 0;
+    while offset < size {
+        let len = MAP_WINDOW.min(size - offset);
+        let window = map_window(input, offset, len as usize)?;
+        if len >= PARALLEL_MIN {
+            hasher.update_rayon(&window);
+        } else {
+            hasher.update(&window);
+        }
+        offset += len;
+    }
+    Ok(*hasher.finalize().as_bytes())
+}
+
+/// Maps `len` bytes of `file` from `offset` read-only.
+#[allow(unsafe_code)]
+fn map_window(file: &File, offset: u64, len: usize) -> std::io::Result<memmap2::Mmap> {
+    // NOTE: a file truncated by another process while it is mapped makes the
+    // kernel send SIGBUS, which ends drkit like a crash; the replica stays
+    // consistent because nothing is renamed before its copy is complete.
+    // SAFETY: the mapping is read-only and private to this function's caller.
+    // If another process truncates the file meanwhile, reading the lost pages
+    // raises SIGBUS; a concurrent write only changes the bytes hashed, which
+    // `hash_file` detects by comparing the file's stat before and after.
+    unsafe { memmap2::MmapOptions::new().offset(offset).len(len).populate().map(file) }
 }
 
 /// Opens a file for reading without following a symlink at the last step and
