@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// Longest time one drkit command may take before the test fails.
+/// Maximum time one drkit command may take before the test fails.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Prefix of the temporary files drkit renames into place.
@@ -114,25 +114,41 @@ impl Site {
 
     fn status_json(&self, code: i32) -> Value {
         let outcome = self.expect(code, &["status", "--json"]);
-        serde_json::from_str(&outcome.stdout).unwrap_or_else(|e| panic!("status --json is not JSON: {e}\n{}", outcome.stdout))
+        serde_json::from_str(&outcome.stdout)
+            .unwrap_or_else(|e| panic!("status --json is not JSON: {e}\n{}", outcome.stdout))
     }
 }
 
 /// Returns the daily page path printed on the second line of `report daily`.
 fn daily_path_from(outcome: &Outcome) -> PathBuf {
-    let line = outcome.stdout.lines().nth(1).unwrap_or_else(|| panic!("no second line in:\n{}", outcome.stdout));
-    let (_, path) = line.split_once(": ").unwrap_or_else(|| panic!("no path in: {line}"));
+    let line = outcome
+        .stdout
+        .lines()
+        .nth(1)
+        .unwrap_or_else(|| panic!("no second line in:\n{}", outcome.stdout));
+    let (_, path) = line
+        .split_once(": ")
+        .unwrap_or_else(|| panic!("no path in: {line}"));
     PathBuf::from(path)
 }
 
 /// Escapes text the way maud writes it into an HTML page.
 fn escaped(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// Lists every name under `dir` that starts with the temporary prefix.
 fn temp_files(dir: &Path) -> Vec<PathBuf> {
-    walk(dir).into_iter().filter(|p| p.file_name().is_some_and(|n| n.as_bytes().starts_with(TEMP_PREFIX.as_bytes()))).collect()
+    walk(dir)
+        .into_iter()
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.as_bytes().starts_with(TEMP_PREFIX.as_bytes()))
+        })
+        .collect()
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {
@@ -162,8 +178,17 @@ fn status_json_matches_sync_output() {
     assert_eq!(status["targets"]["rto_s"], 900);
     assert_eq!(www["name"], "www");
     assert_eq!(www["source"], site.path("source/www").display().to_string());
-    assert_eq!(www["target"], site.path("replica/www").display().to_string());
-    for field in ["files_scanned", "files_changed", "files_deleted", "bytes_copied", "duration_ms"] {
+    assert_eq!(
+        www["target"],
+        site.path("replica/www").display().to_string()
+    );
+    for field in [
+        "files_scanned",
+        "files_changed",
+        "files_deleted",
+        "bytes_copied",
+        "duration_ms",
+    ] {
         assert_eq!(www["last_sync"][field], printed[field], "last_sync.{field}");
     }
     assert_eq!(www["last_sync"]["files_changed"], 2);
@@ -174,7 +199,12 @@ fn status_json_matches_sync_output() {
     assert_eq!(www["last_verify"]["status"], "ok");
     assert_eq!(www["last_verify"]["files_checked"], 2);
     assert_eq!(www["last_verify"]["mismatched"], 0);
-    let kinds: Vec<&str> = status["recent_runs"].as_array().unwrap().iter().map(|r| r["kind"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> = status["recent_runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap())
+        .collect();
     assert_eq!(kinds, ["verify", "sync"]);
     assert_eq!(status["audit"]["intact"], true);
     assert_eq!(status["audit"]["rows"], 2);
@@ -197,7 +227,11 @@ fn status_json_equals_written_file() {
 fn second_sync_counts_a_version() {
     let site = Site::new("en", &["www"]);
     site.expect(0, &["sync"]);
-    fs::write(site.path("source/www/index.php"), b"<?php echo 'changed';\n").unwrap();
+    fs::write(
+        site.path("source/www/index.php"),
+        b"<?php echo 'changed';\n",
+    )
+    .unwrap();
     let sync = site.expect(0, &["sync", "--json"]);
     let printed: Value = serde_json::from_str(sync.stdout.trim()).unwrap();
 
@@ -205,7 +239,10 @@ fn second_sync_counts_a_version() {
     assert_eq!(status["sets"][0]["versions"], 1);
     assert_eq!(status["sets"][0]["versions"], printed["versions_kept"]);
     assert_eq!(status["sets"][0]["last_sync"]["files_changed"], 1);
-    assert_eq!(status["sets"][0]["last_sync"]["version_created"], printed["version_created"]);
+    assert_eq!(
+        status["sets"][0]["last_sync"]["version_created"],
+        printed["version_created"]
+    );
 }
 
 #[test]
@@ -216,11 +253,27 @@ fn daily_writes_pages_without_temp_files() {
     let daily = site.expect(0, &["report", "daily"]);
 
     let index = site.reports().join("index.html");
-    assert_eq!(daily.stdout.lines().next(), Some(format!("dashboard: {}", index.display()).as_str()));
+    assert_eq!(
+        daily.stdout.lines().next(),
+        Some(format!("dashboard: {}", index.display()).as_str())
+    );
     let daily_page = daily_path_from(&daily);
-    assert!(daily.stdout.lines().nth(1).unwrap().starts_with("daily report: "));
-    assert_eq!(daily_page.parent(), Some(site.reports().join("daily").as_path()));
-    for path in [&index, &daily_page, &site.reports().join("dr_status.json"), &site.reports().join("sync_status.json")] {
+    assert!(daily
+        .stdout
+        .lines()
+        .nth(1)
+        .unwrap()
+        .starts_with("daily report: "));
+    assert_eq!(
+        daily_page.parent(),
+        Some(site.reports().join("daily").as_path())
+    );
+    for path in [
+        &index,
+        &daily_page,
+        &site.reports().join("dr_status.json"),
+        &site.reports().join("sync_status.json"),
+    ] {
         assert!(path.is_file(), "{} is missing", path.display());
     }
     assert_eq!(temp_files(&site.reports()), Vec::<PathBuf>::new());
@@ -231,10 +284,16 @@ fn daily_writes_pages_without_temp_files() {
     assert!(html.contains("<h3>www</h3>"));
     assert!(html.contains("Replicated sets"));
     assert!(html.contains("All sets are within their targets."));
-    let link = format!(r#"href="daily/{}""#, daily_page.file_name().unwrap().to_str().unwrap());
+    let link = format!(
+        r#"href="daily/{}""#,
+        daily_page.file_name().unwrap().to_str().unwrap()
+    );
     assert!(html.contains(&link), "index.html does not link {link}");
     assert!(!html.contains("<script"));
-    assert!(!html.contains("<link"), "the page must not load a stylesheet");
+    assert!(
+        !html.contains("<link"),
+        "the page must not load a stylesheet"
+    );
 
     let page = fs::read_to_string(&daily_page).unwrap();
     assert!(page.contains(r#"<html lang="en">"#));
@@ -250,7 +309,12 @@ fn spanish_pages_and_status() {
     site.expect(0, &["verify"]);
     let daily = site.expect(0, &["report", "daily"]);
     assert!(daily.stdout.starts_with("panel: "), "{}", daily.stdout);
-    assert!(daily.stdout.lines().nth(1).unwrap().starts_with("informe diario: "));
+    assert!(daily
+        .stdout
+        .lines()
+        .nth(1)
+        .unwrap()
+        .starts_with("informe diario: "));
 
     let html = site.read_report("index.html");
     assert!(html.contains(r#"<html lang="es">"#));
@@ -270,11 +334,16 @@ fn spanish_pages_and_status() {
     let status = site.expect(0, &["status"]);
     assert!(status.stdout.contains("Conjunto"), "{}", status.stdout);
     assert!(status.stdout.contains("Versiones"));
-    assert!(status.stdout.contains("Todos los conjuntos cumplen sus objetivos."));
+    assert!(status
+        .stdout
+        .contains("Todos los conjuntos cumplen sus objetivos."));
 
     let json = site.status_json(0);
     assert_eq!(json["language"], "es");
-    assert!(json["sets"][0].get("last_sync").is_some(), "JSON field names stay English");
+    assert!(
+        json["sets"][0].get("last_sync").is_some(),
+        "JSON field names stay English"
+    );
 }
 
 #[test]
@@ -299,19 +368,40 @@ fn failing_verify_paths_are_escaped() {
     let status = site.status_json(1);
     let verify = &status["sets"][0]["last_verify"];
     assert_eq!(verify["status"], "failed");
-    assert_eq!(verify["mismatched_paths"], serde_json::json!(["<b>x</b>", "new\\nline"]));
-    assert_eq!(verify["missing_paths"], serde_json::json!(["<script>alert(1)</script>"]));
+    assert_eq!(
+        verify["mismatched_paths"],
+        serde_json::json!(["<b>x</b>", "new\\nline"])
+    );
+    assert_eq!(
+        verify["missing_paths"],
+        serde_json::json!(["<script>alert(1)</script>"])
+    );
 
     let index = site.read_report("index.html");
     let page = fs::read_to_string(daily_path_from(&daily)).unwrap();
     for (name, html) in [("index.html", &index), ("daily page", &page)] {
-        assert!(html.contains("<code>&lt;b&gt;x&lt;/b&gt;</code>"), "{name} lacks the escaped <b> path");
-        assert!(html.contains("<code>new\\nline</code>"), "{name} lacks the escaped newline path");
-        assert!(html.contains("<code>&lt;script&gt;alert(1)&lt;/script&gt;</code>"), "{name} lacks the escaped <script> path");
+        assert!(
+            html.contains("<code>&lt;b&gt;x&lt;/b&gt;</code>"),
+            "{name} lacks the escaped <b> path"
+        );
+        assert!(
+            html.contains("<code>new\\nline</code>"),
+            "{name} lacks the escaped newline path"
+        );
+        assert!(
+            html.contains("<code>&lt;script&gt;alert(1)&lt;/script&gt;</code>"),
+            "{name} lacks the escaped <script> path"
+        );
         assert!(!html.contains("<b>x</b>"), "{name} has the raw <b> path");
-        assert!(!html.contains("new\nline"), "{name} has a raw newline in a path");
+        assert!(
+            !html.contains("new\nline"),
+            "{name} has a raw newline in a path"
+        );
         assert!(!html.contains("<script"), "{name} has a <script> element");
-        assert!(html.contains("www: the last verify found differences or errors"), "{name} lacks the verdict");
+        assert!(
+            html.contains("www: the last verify found differences or errors"),
+            "{name} lacks the verdict"
+        );
     }
     assert!(page.contains("Different on the replica (2)"));
     assert!(page.contains("Missing on the replica (1)"));
@@ -328,17 +418,26 @@ fn failed_sync_shows_error_and_fails_status() {
     let www = &status["sets"][0];
     assert_eq!(www["last_sync"]["status"], "failed");
     let error = www["last_sync"]["error"].as_str().unwrap();
-    assert!(error.contains("does not exist or is not a directory"), "{error}");
+    assert!(
+        error.contains("does not exist or is not a directory"),
+        "{error}"
+    );
     assert_eq!(www["lag_s"], Value::Null);
     assert_eq!(www["within_rpo"], false);
 
     let page = fs::read_to_string(daily_path_from(&daily)).unwrap();
     assert!(page.contains("Failures"));
-    assert!(page.contains(&escaped(error)), "the daily page lacks the error text");
+    assert!(
+        page.contains(&escaped(error)),
+        "the daily page lacks the error text"
+    );
     assert!(page.contains("www: the last sync failed"));
     assert!(page.contains("www: no successful sync yet"));
     let index = site.read_report("index.html");
-    assert!(index.contains(&escaped(error)), "the dashboard lacks the error text");
+    assert!(
+        index.contains(&escaped(error)),
+        "the dashboard lacks the error text"
+    );
     assert!(index.contains("over target"));
 }
 
@@ -366,7 +465,11 @@ fn unwritable_report_dir_keeps_sync_exit_code() {
     let site = Site::new("en", &["www"]);
     fs::write(site.reports(), b"a file where the report folder should be").unwrap();
     let sync = site.expect(0, &["sync"]);
-    assert!(sync.stderr.contains("cannot refresh the reports"), "{}", sync.stderr);
+    assert!(
+        sync.stderr.contains("cannot refresh the reports"),
+        "{}",
+        sync.stderr
+    );
 
     let daily = site.expect(1, &["report", "daily"]);
     assert!(daily.stderr.contains("cannot write"), "{}", daily.stderr);

@@ -4,7 +4,7 @@
 use maud::{html, Markup};
 
 use super::dashboard::{sync_counts, verify_counts, verify_details};
-use super::day::{Dated, DayActivity};
+use super::day::{DayActivity, SetResult};
 use super::layout::{self, page, rpo_badge, status_badge};
 use super::model::{format_lag, DrStatus, SyncInfo, VerifyInfo};
 use super::texts::{self, text};
@@ -15,7 +15,11 @@ use crate::i18n::Lang;
 /// Renders the daily page of `day` with the state in `status`.
 pub fn render(status: &DrStatus, day: &DayActivity, lang: Lang) -> String {
     let date = day.date.format("%Y-%m-%d").to_string();
-    let title = texts::format(lang, "daily_title", &[("site", &status.site), ("date", &date)]);
+    let title = texts::format(
+        lang,
+        "daily_title",
+        &[("site", &status.site), ("date", &date)],
+    );
     let body = html! {
         header {
             p { a href="../index.html" { (text(lang, "back_to_dashboard")) } }
@@ -57,7 +61,7 @@ fn lag_table(status: &DrStatus, lang: Lang) -> Markup {
                             @for set in &status.sets {
                                 tr {
                                     td { (set.name) }
-                                    td.number { (set.lag().map(format_lag).unwrap_or_else(|| text(lang, "lag_unknown").to_string())) }
+                                    td.number { (set.lag().map(format_lag).unwrap_or_else(|| text(lang, "lag_none").to_string())) }
                                     td.number { (rpo) }
                                     td { (rpo_badge(lang, set.within_rpo)) }
                                 }
@@ -70,7 +74,7 @@ fn lag_table(status: &DrStatus, lang: Lang) -> Markup {
     }
 }
 
-fn syncs(syncs: &[Dated<SyncInfo>], lang: Lang) -> Markup {
+fn syncs(syncs: &[SetResult<SyncInfo>], lang: Lang) -> Markup {
     html! {
         section {
             h2 { (text(lang, "day_syncs")) }
@@ -108,7 +112,7 @@ fn syncs(syncs: &[Dated<SyncInfo>], lang: Lang) -> Markup {
     }
 }
 
-fn verifies(verifies: &[Dated<VerifyInfo>], lang: Lang) -> Markup {
+fn verifies(verifies: &[SetResult<VerifyInfo>], lang: Lang) -> Markup {
     html! {
         section {
             h2 { (text(lang, "day_verifies")) }
@@ -180,7 +184,7 @@ fn failures(day: &DayActivity, lang: Lang) -> Markup {
     }
 }
 
-fn sync_failure(sync: &Dated<SyncInfo>, lang: Lang) -> Markup {
+fn sync_failure(sync: &SetResult<SyncInfo>, lang: Lang) -> Markup {
     html! {
         (layout::clock(sync.info.at)) " " strong { (sync.set) } " "
         (texts::kind_word(lang, "sync")) " " (status_badge(lang, &sync.info.status))
@@ -193,7 +197,7 @@ fn sync_failure(sync: &Dated<SyncInfo>, lang: Lang) -> Markup {
     }
 }
 
-fn verify_failure(verify: &Dated<VerifyInfo>, lang: Lang) -> Markup {
+fn verify_failure(verify: &SetResult<VerifyInfo>, lang: Lang) -> Markup {
     html! {
         (layout::clock(verify.info.at)) " " strong { (verify.set) } " "
         (texts::kind_word(lang, "verify")) " " (status_badge(lang, &verify.info.status))

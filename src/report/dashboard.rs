@@ -83,7 +83,7 @@ fn last_sync(sync: Option<&SyncInfo>, lang: Lang) -> Markup {
     }
 }
 
-/// Returns "N files changed, N deleted, N copied" for a sync.
+/// Returns the counts of a sync: files changed, deleted, bytes copied.
 pub fn sync_counts(sync: &SyncInfo, lang: Lang) -> String {
     texts::format(
         lang,
@@ -127,7 +127,7 @@ fn last_verify(verify: Option<&VerifyInfo>, lang: Lang) -> Markup {
     }
 }
 
-/// Returns "N files checked: N different, N missing, N extra" for a verify.
+/// Returns the counts of a verify: files checked, different, missing, extra.
 pub fn verify_counts(verify: &VerifyInfo, lang: Lang) -> String {
     texts::format(
         lang,
@@ -141,7 +141,7 @@ pub fn verify_counts(verify: &VerifyInfo, lang: Lang) -> String {
     )
 }
 
-/// The path lists of a verify that found differences, unfolded when `open`.
+/// Renders the path lists of a verify that found differences, unfolded when `open`.
 pub fn verify_details(verify: &VerifyInfo, lang: Lang, open: bool) -> Markup {
     html! {
         (layout::path_list(lang, "paths_mismatched", &verify.mismatched_paths, verify.mismatched, open))

@@ -1,19 +1,22 @@
-//! What happened on one local calendar day: the syncs, verifies and failed
+//! The activity of one local calendar day: the syncs, verifies and failed
 //! runs recorded between its local midnights.
+
+use std::collections::HashSet;
 
 use chrono::{DateTime, Local, NaiveDate, TimeDelta, TimeZone, Utc};
 
 use super::model::{RunInfo, SyncInfo, VerifyInfo};
-use crate::store::{RunStatus, Store, StoreError};
+use crate::store::{ResultRow, RunStatus, Store, StoreError};
 
 /// How many of the newest runs are searched for the day's failed runs.
 // NOTE: a day with more runs than this (a sync per minute is 1440) loses its
-// oldest failed runs from the daily page; the store has no query by time for runs.
+// oldest failed runs from the daily page, because the store has no query of
+// runs by time.
 const RUNS_SEARCHED: usize = 20_000;
 
 /// One result of the day with the set it belongs to.
 #[derive(Debug, Clone)]
-pub struct Dated<T> {
+pub struct SetResult<T> {
     pub set: String,
     pub info: T,
 }
@@ -22,9 +25,10 @@ pub struct Dated<T> {
 #[derive(Debug, Clone)]
 pub struct DayActivity {
     pub date: NaiveDate,
-    pub syncs: Vec<Dated<SyncInfo>>,
-    pub verifies: Vec<Dated<VerifyInfo>>,
-    /// Runs that failed or timed out; they may have no result of their own.
+    pub syncs: Vec<SetResult<SyncInfo>>,
+    pub verifies: Vec<SetResult<VerifyInfo>>,
+    /// Runs that failed or timed out without a failed result of their own
+    /// listed above, such as a job that timed out.
     pub failed_runs: Vec<RunInfo>,
 }
 
@@ -42,27 +46,55 @@ pub fn gather(store: &Store, date: NaiveDate) -> Result<DayActivity, StoreError>
     let (start, end) = day_bounds(&Local, date);
     let in_day = |at: DateTime<Utc>| at >= start && at < end;
 
-    let syncs = store
+    let sync_rows: Vec<ResultRow> = store
         .results_since("sync", start)?
         .into_iter()
         .filter(|row| in_day(row.at))
-        .map(|row| Dated { info: SyncInfo::from_row(&row), set: row.subject })
         .collect();
-    let verifies = store
+    let verify_rows: Vec<ResultRow> = store
         .results_since("verify", start)?
         .into_iter()
         .filter(|row| in_day(row.at))
-        .map(|row| Dated { info: VerifyInfo::from_row(&row), set: row.subject })
         .collect();
+    let runs_with_failed_result: HashSet<i64> = sync_rows
+        .iter()
+        .chain(&verify_rows)
+        .filter(|row| row.status != "ok")
+        .filter_map(|row| row.run_id)
+        .collect();
+
     let mut failed_runs: Vec<RunInfo> = store
         .recent_runs(RUNS_SEARCHED)?
         .iter()
-        .filter(|run| in_day(run.started_at) && matches!(run.status, RunStatus::Failed | RunStatus::TimedOut))
+        .filter(|run| {
+            in_day(run.started_at) && matches!(run.status, RunStatus::Failed | RunStatus::TimedOut)
+        })
+        .filter(|run| !runs_with_failed_result.contains(&run.id))
         .map(RunInfo::from_row)
         .collect();
     failed_runs.reverse();
 
-    Ok(DayActivity { date, syncs, verifies, failed_runs })
+    let syncs = sync_rows
+        .into_iter()
+        .map(|row| SetResult {
+            info: SyncInfo::from_row(&row),
+            set: row.subject,
+        })
+        .collect();
+    let verifies = verify_rows
+        .into_iter()
+        .map(|row| SetResult {
+            info: VerifyInfo::from_row(&row),
+            set: row.subject,
+        })
+        .collect();
+
+    Ok(DayActivity {
+        date,
+        syncs,
+        verifies,
+        failed_runs,
+    })
 }
 
 /// Returns the UTC instants of the first moment of `date` and of the next
@@ -88,6 +120,39 @@ fn start_of_day<Tz: TimeZone>(zone: &Tz, date: NaiveDate) -> DateTime<Utc> {
 mod tests {
     use super::*;
     use chrono::FixedOffset;
+
+    #[test]
+    fn failed_run_with_failed_result_listed_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let with_result = store.begin_run("verify", "cli").unwrap();
+        store
+            .record_result(
+                Some(with_result),
+                "verify",
+                "www",
+                "failed",
+                &serde_json::json!({"extra": ["x"]}),
+            )
+            .unwrap();
+        store
+            .finish_run(with_result, RunStatus::Failed, "")
+            .unwrap();
+        let without_result = store.begin_run("job", "nightly").unwrap();
+        store
+            .finish_run(without_result, RunStatus::TimedOut, "killed after 1h")
+            .unwrap();
+        let started = store.run(with_result).unwrap().unwrap().started_at;
+
+        let day = gather(&store, started.with_timezone(&Local).date_naive()).unwrap();
+
+        assert_eq!(day.verifies.len(), 1);
+        assert_eq!(day.verifies[0].set, "www");
+        assert_eq!(day.failed_runs.len(), 1);
+        assert_eq!(day.failed_runs[0].id, without_result);
+        assert_eq!(day.failed_runs[0].detail, "killed after 1h");
+        assert!(day.has_failures());
+    }
 
     #[test]
     fn day_bounds_follow_the_zone() {

@@ -43,7 +43,10 @@ pub fn page(lang: Lang, title: &str, body: Markup) -> Markup {
 /// Shows `time` in the local zone, with the UTC time in the title attribute
 /// and in `datetime`.
 pub fn time(time: DateTime<Utc>) -> Markup {
-    let local = time.with_timezone(&Local).format("%Y-%m-%d %H:%M:%S %:z").to_string();
+    let local = time
+        .with_timezone(&Local)
+        .format("%Y-%m-%d %H:%M:%S %:z")
+        .to_string();
     let utc = rfc3339(time);
     html! {
         time datetime=(utc) title=(format!("{utc} (UTC)")) { (local) }
@@ -67,7 +70,7 @@ pub enum Tone {
     Neutral,
 }
 
-/// A coloured label; the word carries the meaning, the colour repeats it.
+/// Renders a coloured label. The word carries the meaning and the colour repeats it.
 pub fn badge(tone: Tone, word: &str) -> Markup {
     let class = match tone {
         Tone::Good => "badge good",
@@ -77,7 +80,7 @@ pub fn badge(tone: Tone, word: &str) -> Markup {
     html! { span class=(class) { (word) } }
 }
 
-/// The badge of a stored status ("ok", "failed", "running", ...).
+/// Renders the badge of a stored status ("ok", "failed", "running", ...).
 pub fn status_badge(lang: Lang, status: &str) -> Markup {
     let tone = match status {
         "ok" => Tone::Good,
@@ -87,7 +90,7 @@ pub fn status_badge(lang: Lang, status: &str) -> Markup {
     badge(tone, texts::status_word(lang, status))
 }
 
-/// The badge of a lag against the RPO target.
+/// Renders the badge of a lag against the RPO target.
 pub fn rpo_badge(lang: Lang, within: bool) -> Markup {
     if within {
         badge(Tone::Good, text(lang, "within_target"))
@@ -96,7 +99,7 @@ pub fn rpo_badge(lang: Lang, within: bool) -> Markup {
     }
 }
 
-/// The verdict box: one line when all is well, else the list of problems.
+/// Renders the verdict box: one line when all is well, else the list of problems.
 pub fn verdict(lang: Lang, problems: &[Problem], rpo: Duration) -> Markup {
     html! {
         @if problems.is_empty() {
@@ -114,9 +117,15 @@ pub fn verdict(lang: Lang, problems: &[Problem], rpo: Duration) -> Markup {
     }
 }
 
-/// A collapsible list of paths with its full count, shown unfolded when
-/// `open`; `paths` may be only the first part of the list.
-pub fn path_list(lang: Lang, label_key: &str, paths: &[String], total: usize, open: bool) -> Markup {
+/// Renders a collapsible list of paths with its full count, unfolded when
+/// `open`. `paths` may be only the first part of the list.
+pub fn path_list(
+    lang: Lang,
+    label_key: &str,
+    paths: &[String],
+    total: usize,
+    open: bool,
+) -> Markup {
     html! {
         @if total > 0 {
             details open[open] {
@@ -134,7 +143,7 @@ pub fn path_list(lang: Lang, label_key: &str, paths: &[String], total: usize, op
     }
 }
 
-/// A list of failed entries with their error texts.
+/// Renders a list of failed entries with their error texts.
 pub fn error_list(lang: Lang, errors: &[PathError], total: usize) -> Markup {
     html! {
         @if total > 0 {

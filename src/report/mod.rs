@@ -44,7 +44,10 @@ pub enum ReportError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("cannot write {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Rewrites `index.html`, `dr_status.json` and `sync_status.json` after a
@@ -60,7 +63,7 @@ pub fn refresh(ctx: &Context) {
 /// Prints the status (the content of `dr_status.json` with `json`, else a
 /// table in the user's language) and rewrites the status files. Returns
 /// `Exit::Failed` when a set was never synced, is over its RPO target, or
-/// its last sync or verify failed; a failure to write the files is only
+/// its last sync or verify failed. A failure to write the files is only
 /// logged.
 pub fn status(ctx: &Context, json: bool) -> Exit {
     let status = match snapshot(ctx) {
@@ -95,16 +98,34 @@ pub fn daily(ctx: &Context) -> Exit {
     match write_daily(ctx) {
         Ok(daily_path) => {
             let index_path = ctx.config.site.report_dir.join(INDEX_FILE);
-            println!("{}", texts::format(ctx.lang, "index_written", &[("path", &index_path.display())]));
-            println!("{}", texts::format(ctx.lang, "daily_written", &[("path", &daily_path.display())]));
+            println!(
+                "{}",
+                texts::format(
+                    ctx.lang,
+                    "index_written",
+                    &[("path", &index_path.display())]
+                )
+            );
+            println!(
+                "{}",
+                texts::format(
+                    ctx.lang,
+                    "daily_written",
+                    &[("path", &daily_path.display())]
+                )
+            );
             Exit::Ok
         }
         Err(e) => {
             let message = match &e {
-                ReportError::Write { path, source } => {
-                    texts::format(ctx.lang, "write_failed", &[("path", &path.display()), ("error", source)])
+                ReportError::Write { path, source } => texts::format(
+                    ctx.lang,
+                    "write_failed",
+                    &[("path", &path.display()), ("error", source)],
+                ),
+                ReportError::Store(e) => {
+                    texts::format(ctx.lang, "status_failed_to_read", &[("error", e)])
                 }
-                ReportError::Store(e) => texts::format(ctx.lang, "status_failed_to_read", &[("error", e)]),
             };
             tracing::error!(error = %e, "daily report failed");
             crate::commands::texts::error(ctx.lang, &message);
@@ -119,7 +140,10 @@ fn write_daily(ctx: &Context) -> Result<PathBuf, ReportError> {
     let activity = day::gather(&ctx.store, today)?;
 
     let path = daily_path(&ctx.config.site.report_dir, today);
-    write_file(&path, daily_page::render(&status, &activity, ctx.lang).as_bytes())?;
+    write_file(
+        &path,
+        daily_page::render(&status, &activity, ctx.lang).as_bytes(),
+    )?;
 
     write_status_files(ctx, &status)?;
     Ok(path)
@@ -127,11 +151,18 @@ fn write_daily(ctx: &Context) -> Result<PathBuf, ReportError> {
 
 /// Returns the path of the daily page of `date`.
 pub fn daily_path(report_dir: &Path, date: NaiveDate) -> PathBuf {
-    report_dir.join(DAILY_DIR).join(format!("{}.html", date.format("%Y-%m-%d")))
+    report_dir
+        .join(DAILY_DIR)
+        .join(format!("{}.html", date.format("%Y-%m-%d")))
 }
 
 fn snapshot(ctx: &Context) -> Result<DrStatus, ReportError> {
-    Ok(model::gather(&ctx.config, &ctx.store, ctx.lang, Utc::now())?)
+    Ok(model::gather(
+        &ctx.config,
+        &ctx.store,
+        ctx.lang,
+        Utc::now(),
+    )?)
 }
 
 /// Writes the JSON files first and the dashboard last, so that the
@@ -142,32 +173,45 @@ fn write_status_files(ctx: &Context, status: &DrStatus) -> Result<(), ReportErro
     write::remove_stale_temps(&dir.join(DAILY_DIR));
 
     write_file(&dir.join(DR_STATUS_FILE), dr_status_json(status).as_bytes())?;
-    write_file(&dir.join(SYNC_STATUS_FILE), sync_status_json(status).as_bytes())?;
+    write_file(
+        &dir.join(SYNC_STATUS_FILE),
+        sync_status_json(status).as_bytes(),
+    )?;
 
     let pages = daily_pages(&dir.join(DAILY_DIR));
-    write_file(&dir.join(INDEX_FILE), dashboard::render(status, ctx.lang, &pages).as_bytes())
+    write_file(
+        &dir.join(INDEX_FILE),
+        dashboard::render(status, ctx.lang, &pages).as_bytes(),
+    )
 }
 
 fn write_file(path: &Path, contents: &[u8]) -> Result<(), ReportError> {
-    write::write_atomic(path, contents).map_err(|source| ReportError::Write { path: path.to_path_buf(), source })
+    write::write_atomic(path, contents).map_err(|source| ReportError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Returns the content of `dr_status.json`: pretty-printed, ending in a newline.
 pub fn dr_status_json(status: &DrStatus) -> String {
-    let text = serde_json::to_string_pretty(status).expect("the status has only string keys and finite numbers");
+    let text = serde_json::to_string_pretty(status)
+        .expect("the status has only string keys and finite numbers");
     text + "\n"
 }
 
 /// Returns the content of `sync_status.json`.
 pub fn sync_status_json(status: &DrStatus) -> String {
-    let text = serde_json::to_string_pretty(&status.sync_part()).expect("the status has only string keys and finite numbers");
+    let text = serde_json::to_string_pretty(&status.sync_part())
+        .expect("the status has only string keys and finite numbers");
     text + "\n"
 }
 
 /// Lists the daily pages in `dir` (names `YYYY-MM-DD.html`), newest first,
 /// at most `DAILY_LINKS`.
 fn daily_pages(dir: &Path) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
     let mut dates: Vec<NaiveDate> = entries
         .filter_map(Result::ok)
         .filter_map(|entry| {
@@ -179,5 +223,8 @@ fn daily_pages(dir: &Path) -> Vec<String> {
         .collect();
     dates.sort_unstable_by(|a, b| b.cmp(a));
     dates.truncate(DAILY_LINKS);
-    dates.iter().map(|d| format!("{}.html", d.format("%Y-%m-%d"))).collect()
+    dates
+        .iter()
+        .map(|d| format!("{}.html", d.format("%Y-%m-%d")))
+        .collect()
 }

@@ -26,12 +26,13 @@ pub const RECENT_RUNS: usize = 20;
 ///
 /// - `generated_at`, `site`, `language` ("en" or "es": the language of the pages)
 /// - `targets`: `rto_s`, `rpo_s` (seconds)
-/// - `sets[]`: `name`, `source`, `target`; `last_sync` (null when never
-///   synced, see `SyncInfo`); `last_ok_sync_started_at`; `lag_s` (now minus
-///   the start of the last successful sync, null when there is none);
-///   `within_rpo` (false when there is no successful sync); `versions` (kept
-///   point-in-time versions); `last_verify` (null when never verified, see
-///   `VerifyInfo`)
+/// - `sets[]`: `name`, `source`, `target`, then:
+///   - `last_sync`: see `SyncInfo`, null when never synced
+///   - `last_ok_sync_started_at`: start of the last successful sync
+///   - `lag_s`: now minus that start, null when no sync succeeded
+///   - `within_rpo`: `lag_s` is at most `rpo_s`, false when no sync succeeded
+///   - `versions`: number of point-in-time versions kept
+///   - `last_verify`: see `VerifyInfo`, null when never verified
 /// - `recent_runs[]`, newest first: see `RunInfo`
 /// - `audit`: `intact`, `rows` (entries checked, null unless intact),
 ///   `first_broken_id`, `error` (why the chain could not be read)
@@ -76,7 +77,7 @@ pub struct SetStatus {
 /// One recorded sync of a set.
 ///
 /// `files_changed`, `files_deleted` and `bytes_copied` are 0 when the sync
-/// stopped before changing anything; `error` then holds the reason.
+/// stopped before changing anything, and `error` then gives the reason.
 /// `item_errors` lists the first `MAX_LISTED` entries that failed while the
 /// rest was synced; `item_errors_total` counts all of them.
 #[derive(Debug, Clone, Serialize)]
@@ -101,8 +102,8 @@ pub struct SyncInfo {
     pub item_errors_total: usize,
 }
 
-/// One recorded verify of a set. The counts are complete; each path list
-/// holds the first `MAX_LISTED` paths, escaped as the verify stored them.
+/// One recorded verify of a set. The counts are complete, and each path list
+/// contains the first `MAX_LISTED` paths, escaped as the verify stored them.
 #[derive(Debug, Clone, Serialize)]
 pub struct VerifyInfo {
     #[serde(serialize_with = "utc")]
@@ -168,12 +169,21 @@ pub enum Problem {
 }
 
 /// Reads the state of every configured set, the recent runs and the audit chain.
-pub fn gather(config: &Config, store: &Store, lang: Lang, now: DateTime<Utc>) -> Result<DrStatus, StoreError> {
+pub fn gather(
+    config: &Config,
+    store: &Store,
+    lang: Lang,
+    now: DateTime<Utc>,
+) -> Result<DrStatus, StoreError> {
     let mut sets = Vec::with_capacity(config.sets.len());
     for set in &config.sets {
         sets.push(set_status(store, set, config.targets.rpo, now)?);
     }
-    let recent_runs = store.recent_runs(RECENT_RUNS)?.iter().map(RunInfo::from_row).collect();
+    let recent_runs = store
+        .recent_runs(RECENT_RUNS)?
+        .iter()
+        .map(RunInfo::from_row)
+        .collect();
     let targets = TargetsInfo {
         rto_s: config.targets.rto.as_secs(),
         rpo_s: config.targets.rpo.as_secs(),
@@ -191,11 +201,22 @@ pub fn gather(config: &Config, store: &Store, lang: Lang, now: DateTime<Utc>) ->
     })
 }
 
-fn set_status(store: &Store, set: &SyncSet, rpo: Duration, now: DateTime<Utc>) -> Result<SetStatus, StoreError> {
-    let last_sync = store.latest_result("sync", &set.name)?.map(|row| SyncInfo::from_row(&row));
-    let last_ok_start = store.latest_ok_result("sync", &set.name)?.and_then(|row| SyncInfo::from_row(&row).started_at);
+fn set_status(
+    store: &Store,
+    set: &SyncSet,
+    rpo: Duration,
+    now: DateTime<Utc>,
+) -> Result<SetStatus, StoreError> {
+    let last_sync = store
+        .latest_result("sync", &set.name)?
+        .map(|row| SyncInfo::from_row(&row));
+    let last_ok_start = store
+        .latest_ok_result("sync", &set.name)?
+        .and_then(|row| SyncInfo::from_row(&row).started_at);
     let lag = last_ok_start.map(|start| lag(now, start));
-    let last_verify = store.latest_result("verify", &set.name)?.map(|row| VerifyInfo::from_row(&row));
+    let last_verify = store
+        .latest_result("verify", &set.name)?
+        .map(|row| VerifyInfo::from_row(&row));
     Ok(SetStatus {
         name: set.name.clone(),
         source: set.source.display().to_string(),
@@ -214,7 +235,9 @@ fn set_status(store: &Store, set: &SyncSet, rpo: Duration, now: DateTime<Utc>) -
 /// that start may not be on the replica. A start in the future (a clock
 /// set back) counts as no lag.
 pub fn lag(now: DateTime<Utc>, last_ok_started_at: DateTime<Utc>) -> Duration {
-    (now - last_ok_started_at).to_std().unwrap_or(Duration::ZERO)
+    (now - last_ok_started_at)
+        .to_std()
+        .unwrap_or(Duration::ZERO)
 }
 
 /// Formats a lag in whole seconds the way the config writes durations ("0s", "1h2m3s").
@@ -231,7 +254,7 @@ pub fn within_rpo(lag: Duration, rpo: Duration) -> bool {
 }
 
 impl SetStatus {
-    /// The lag as a duration, when there was a successful sync.
+    /// Returns the lag as a duration, or None when no sync succeeded.
     pub fn lag(&self) -> Option<Duration> {
         self.lag_s.map(Duration::from_secs)
     }
@@ -254,7 +277,9 @@ impl DrStatus {
             let name = || set.name.clone();
             match set.lag() {
                 None => problems.push(Problem::NeverSynced { set: name() }),
-                Some(lag) if !set.within_rpo => problems.push(Problem::OverRpo { set: name(), lag }),
+                Some(lag) if !set.within_rpo => {
+                    problems.push(Problem::OverRpo { set: name(), lag })
+                }
                 Some(_) => {}
             }
             if set.sync_failed() {
@@ -287,15 +312,27 @@ impl Problem {
     /// Returns the one-line description shown in verdicts.
     pub fn describe(&self, lang: Lang, rpo: Duration) -> String {
         match self {
-            Problem::NeverSynced { set } => texts::format(lang, "problem_never_synced", &[("set", set)]),
+            Problem::NeverSynced { set } => {
+                texts::format(lang, "problem_never_synced", &[("set", set)])
+            }
             Problem::OverRpo { set, lag } => texts::format(
                 lang,
                 "problem_over_rpo",
-                &[("set", set), ("lag", &format_lag(*lag)), ("rpo", &format_duration(rpo))],
+                &[
+                    ("set", set),
+                    ("lag", &format_lag(*lag)),
+                    ("rpo", &format_duration(rpo)),
+                ],
             ),
-            Problem::SyncFailed { set } => texts::format(lang, "problem_sync_failed", &[("set", set)]),
-            Problem::VerifyFailed { set } => texts::format(lang, "problem_verify_failed", &[("set", set)]),
-            Problem::AuditBroken { id } => texts::format(lang, "problem_audit_broken", &[("id", id)]),
+            Problem::SyncFailed { set } => {
+                texts::format(lang, "problem_sync_failed", &[("set", set)])
+            }
+            Problem::VerifyFailed { set } => {
+                texts::format(lang, "problem_verify_failed", &[("set", set)])
+            }
+            Problem::AuditBroken { id } => {
+                texts::format(lang, "problem_audit_broken", &[("id", id)])
+            }
             Problem::AuditUnreadable => texts::format(lang, "problem_audit_error", &[]),
         }
     }
@@ -397,11 +434,26 @@ impl AuditState {
     /// so that the rest of the report is still written.
     pub fn check(store: &Store) -> AuditState {
         match store.audit_verify() {
-            Ok(AuditCheck::Intact { rows }) => AuditState { intact: true, rows: Some(rows), first_broken_id: None, error: None },
-            Ok(AuditCheck::Broken { id }) => AuditState { intact: false, rows: None, first_broken_id: Some(id), error: None },
+            Ok(AuditCheck::Intact { rows }) => AuditState {
+                intact: true,
+                rows: Some(rows),
+                first_broken_id: None,
+                error: None,
+            },
+            Ok(AuditCheck::Broken { id }) => AuditState {
+                intact: false,
+                rows: None,
+                first_broken_id: Some(id),
+                error: None,
+            },
             Err(e) => {
                 tracing::warn!(error = %e, "cannot check the audit chain for the report");
-                AuditState { intact: false, rows: None, first_broken_id: None, error: Some(e.to_string()) }
+                AuditState {
+                    intact: false,
+                    rows: None,
+                    first_broken_id: None,
+                    error: Some(e.to_string()),
+                }
             }
         }
     }
@@ -423,7 +475,9 @@ fn first<T>(mut items: Vec<T>) -> Vec<T> {
 }
 
 fn parse_time(text: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text).ok().map(|t| t.with_timezone(&Utc))
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 /// Formats a time as UTC RFC 3339 with whole seconds, as every JSON file writes it.
@@ -498,7 +552,10 @@ mod tests {
     #[test]
     fn lag_counts_from_last_ok_start() {
         let now = Utc::now();
-        assert_eq!(lag(now, now - TimeDelta::seconds(90)), Duration::from_secs(90));
+        assert_eq!(
+            lag(now, now - TimeDelta::seconds(90)),
+            Duration::from_secs(90)
+        );
         assert_eq!(lag(now, now + TimeDelta::seconds(5)), Duration::ZERO);
     }
 
@@ -521,7 +578,7 @@ mod tests {
         store: Store,
     }
 
-    /// A config with the sets "www" and "db" under a temp folder, and its store.
+    /// Creates a config with the sets "www" and "db" under a temp folder, and its store.
     fn site() -> Site {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().display();
@@ -550,7 +607,11 @@ target = "{root}/replica/db"
         );
         let config = crate::config::parse(&dir.path().join("drkit.toml"), &text).unwrap();
         let store = Store::open(&config.site.data_dir).unwrap();
-        Site { _dir: dir, config, store }
+        Site {
+            _dir: dir,
+            config,
+            store,
+        }
     }
 
     fn text_time(time: DateTime<Utc>) -> String {
@@ -562,9 +623,13 @@ target = "{root}/replica/db"
         let site = site();
         let now = Utc::now().trunc_subsecs(0);
         let ok = json!({"started_at": text_time(now - TimeDelta::seconds(30)), "files_changed": 3, "bytes_copied": 1200});
-        site.store.record_result(None, "sync", "www", "ok", &ok).unwrap();
+        site.store
+            .record_result(None, "sync", "www", "ok", &ok)
+            .unwrap();
         let stopped = json!({"set": "www", "error": "the source is empty"});
-        site.store.record_result(None, "sync", "www", "failed", &stopped).unwrap();
+        site.store
+            .record_result(None, "sync", "www", "failed", &stopped)
+            .unwrap();
 
         let status = gather(&site.config, &site.store, Lang::En, now).unwrap();
         let www = &status.sets[0];
@@ -574,7 +639,10 @@ target = "{root}/replica/db"
         assert_eq!(last.status, "failed");
         assert_eq!(last.error.as_deref(), Some("the source is empty"));
         assert_eq!(last.files_changed, 0);
-        assert_eq!(www.last_ok_sync_started_at, Some(now - TimeDelta::seconds(30)));
+        assert_eq!(
+            www.last_ok_sync_started_at,
+            Some(now - TimeDelta::seconds(30))
+        );
     }
 
     #[test]
@@ -582,12 +650,17 @@ target = "{root}/replica/db"
         let site = site();
         let now = Utc::now().trunc_subsecs(0);
         let ok = json!({"started_at": text_time(now - TimeDelta::seconds(61))});
-        site.store.record_result(None, "sync", "www", "ok", &ok).unwrap();
+        site.store
+            .record_result(None, "sync", "www", "ok", &ok)
+            .unwrap();
 
         let status = gather(&site.config, &site.store, Lang::En, now).unwrap();
         assert_eq!(status.sets[0].lag_s, Some(61));
         assert!(!status.sets[0].within_rpo);
-        assert!(status.problems().contains(&Problem::OverRpo { set: "www".into(), lag: Duration::from_secs(61) }));
+        assert!(status.problems().contains(&Problem::OverRpo {
+            set: "www".into(),
+            lag: Duration::from_secs(61)
+        }));
         assert!(status.has_set_problems());
     }
 
@@ -596,14 +669,24 @@ target = "{root}/replica/db"
         let site = site();
         let now = Utc::now().trunc_subsecs(0);
         let ok = json!({"started_at": text_time(now - TimeDelta::seconds(5)), "files_scanned": 10, "files_changed": 4, "files_deleted": 1, "bytes_copied": 999, "duration_ms": 12});
-        site.store.record_result(None, "sync", "www", "ok", &ok).unwrap();
+        site.store
+            .record_result(None, "sync", "www", "ok", &ok)
+            .unwrap();
         let many: Vec<String> = (0..MAX_LISTED + 10).map(|i| format!("file{i}")).collect();
         let verify = json!({"files_checked": 70, "mismatched": many, "missing": ["gone"], "extra": [], "errors": [{"path": "p", "error": "denied"}]});
-        site.store.record_result(None, "verify", "www", "failed", &verify).unwrap();
-        std::fs::create_dir_all(site.config.sets[0].versions_dir.join("20261204T203000.000Z")).unwrap();
+        site.store
+            .record_result(None, "verify", "www", "failed", &verify)
+            .unwrap();
+        std::fs::create_dir_all(
+            site.config.sets[0]
+                .versions_dir
+                .join("20261204T203000.000Z"),
+        )
+        .unwrap();
 
         let status = gather(&site.config, &site.store, Lang::Es, now).unwrap();
-        let value: serde_json::Value = serde_json::from_str(&crate::report::dr_status_json(&status)).unwrap();
+        let value: serde_json::Value =
+            serde_json::from_str(&crate::report::dr_status_json(&status)).unwrap();
 
         assert_eq!(value["generated_at"], rfc3339(now));
         assert_eq!(value["site"], "web1");
@@ -619,26 +702,42 @@ target = "{root}/replica/db"
         assert_eq!(www["last_sync"]["files_changed"], 4);
         assert_eq!(www["last_sync"]["files_deleted"], 1);
         assert_eq!(www["last_sync"]["bytes_copied"], 999);
-        assert_eq!(www["last_sync"]["started_at"], rfc3339(now - TimeDelta::seconds(5)));
+        assert_eq!(
+            www["last_sync"]["started_at"],
+            rfc3339(now - TimeDelta::seconds(5))
+        );
         assert_eq!(www["last_verify"]["status"], "failed");
         assert_eq!(www["last_verify"]["mismatched"], MAX_LISTED + 10);
-        assert_eq!(www["last_verify"]["mismatched_paths"].as_array().unwrap().len(), MAX_LISTED);
+        assert_eq!(
+            www["last_verify"]["mismatched_paths"]
+                .as_array()
+                .unwrap()
+                .len(),
+            MAX_LISTED
+        );
         assert_eq!(www["last_verify"]["missing_paths"], json!(["gone"]));
-        assert_eq!(www["last_verify"]["item_errors"], json!([{"path": "p", "error": "denied"}]));
+        assert_eq!(
+            www["last_verify"]["item_errors"],
+            json!([{"path": "p", "error": "denied"}])
+        );
         let db = &value["sets"][1];
         assert_eq!(db["last_sync"], serde_json::Value::Null);
         assert_eq!(db["lag_s"], serde_json::Value::Null);
         assert_eq!(db["within_rpo"], false);
         assert_eq!(db["last_verify"], serde_json::Value::Null);
         assert_eq!(value["recent_runs"], json!([]));
-        assert_eq!(value["audit"], json!({"intact": true, "rows": 0, "first_broken_id": null, "error": null}));
+        assert_eq!(
+            value["audit"],
+            json!({"intact": true, "rows": 0, "first_broken_id": null, "error": null})
+        );
     }
 
     #[test]
     fn sync_json_has_no_verify_part() {
         let site = site();
         let status = gather(&site.config, &site.store, Lang::En, Utc::now()).unwrap();
-        let value: serde_json::Value = serde_json::from_str(&crate::report::sync_status_json(&status)).unwrap();
+        let value: serde_json::Value =
+            serde_json::from_str(&crate::report::sync_status_json(&status)).unwrap();
         assert_eq!(value["rpo_s"], 60);
         assert_eq!(value["sets"][0]["name"], "www");
         assert!(value["sets"][0].get("last_sync").is_some());
@@ -651,9 +750,15 @@ target = "{root}/replica/db"
         let mut site = site();
         let now = Utc::now().trunc_subsecs(0);
         let ok = json!({"started_at": text_time(now)});
-        site.store.record_result(None, "sync", "www", "ok", &ok).unwrap();
-        site.store.record_result(None, "verify", "www", "failed", &json!({"extra": ["x"]})).unwrap();
-        site.store.audit_append("test", "sync", "www", "ok").unwrap();
+        site.store
+            .record_result(None, "sync", "www", "ok", &ok)
+            .unwrap();
+        site.store
+            .record_result(None, "verify", "www", "failed", &json!({"extra": ["x"]}))
+            .unwrap();
+        site.store
+            .audit_append("test", "sync", "www", "ok")
+            .unwrap();
 
         let status = gather(&site.config, &site.store, Lang::En, now).unwrap();
         assert_eq!(
@@ -670,7 +775,9 @@ target = "{root}/replica/db"
     fn run_duration_from_start_and_finish() {
         let site = site();
         let run = site.store.begin_run("sync", "cli").unwrap();
-        site.store.finish_run(run, crate::store::RunStatus::Failed, "stopped").unwrap();
+        site.store
+            .finish_run(run, crate::store::RunStatus::Failed, "stopped")
+            .unwrap();
         let status = gather(&site.config, &site.store, Lang::En, Utc::now()).unwrap();
         let info = &status.recent_runs[0];
         assert_eq!(info.kind, "sync");

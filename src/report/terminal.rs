@@ -17,7 +17,14 @@ pub fn render(status: &DrStatus, lang: Lang) -> String {
         format_duration(status.targets.rpo),
     );
 
-    let header = ["col_set", "col_last_sync", "col_lag", "col_versions", "col_last_verify"].map(|key| text(lang, key).to_string());
+    let header = [
+        "col_set",
+        "col_last_sync",
+        "col_lag",
+        "col_versions",
+        "col_last_verify",
+    ]
+    .map(|key| text(lang, key).to_string());
     let mut rows = vec![header.to_vec()];
     rows.extend(status.sets.iter().map(|set| row(set, lang)));
     out.push_str(&table(&rows));
@@ -31,7 +38,10 @@ pub fn render(status: &DrStatus, lang: Lang) -> String {
         out.push_str(text(lang, "verdict_bad"));
         out.push('\n');
         for problem in problems {
-            out.push_str(&format!("  - {}\n", problem.describe(lang, status.targets.rpo)));
+            out.push_str(&format!(
+                "  - {}\n",
+                problem.describe(lang, status.targets.rpo)
+            ));
         }
     }
     out
@@ -39,25 +49,54 @@ pub fn render(status: &DrStatus, lang: Lang) -> String {
 
 fn row(set: &SetStatus, lang: Lang) -> Vec<String> {
     let last_sync = match &set.last_sync {
-        Some(sync) => format!("{} {}", local_minute(sync.at), texts::status_word(lang, &sync.status)),
+        Some(sync) => format!(
+            "{} {}",
+            local_minute(sync.at),
+            texts::status_word(lang, &sync.status)
+        ),
         None => text(lang, "never_synced").to_string(),
     };
-    let within = text(lang, if set.within_rpo { "within_target" } else { "over_target" });
+    let within = text(
+        lang,
+        if set.within_rpo {
+            "within_target"
+        } else {
+            "over_target"
+        },
+    );
     let lag = match set.lag() {
         Some(lag) => format!("{} {within}", format_lag(lag)),
         None => format!("- {within}"),
     };
     let last_verify = match &set.last_verify {
-        Some(verify) if verify.status == "ok" => format!("{} {}", local_minute(verify.at), texts::status_word(lang, "ok")),
+        Some(verify) if verify.status == "ok" => format!(
+            "{} {}",
+            local_minute(verify.at),
+            texts::status_word(lang, "ok")
+        ),
         Some(verify) => format!(
             "{} {} ({})",
             local_minute(verify.at),
             texts::status_word(lang, &verify.status),
-            texts::format(lang, "verify_short", &[("mismatched", &verify.mismatched), ("missing", &verify.missing), ("extra", &verify.extra)]),
+            texts::format(
+                lang,
+                "verify_short",
+                &[
+                    ("mismatched", &verify.mismatched),
+                    ("missing", &verify.missing),
+                    ("extra", &verify.extra)
+                ]
+            ),
         ),
         None => text(lang, "never_verified").to_string(),
     };
-    vec![set.name.clone(), last_sync, lag, set.versions.to_string(), last_verify]
+    vec![
+        set.name.clone(),
+        last_sync,
+        lag,
+        set.versions.to_string(),
+        last_verify,
+    ]
 }
 
 /// Lays out `rows` in columns two spaces apart; the last column is not padded.
@@ -83,7 +122,9 @@ fn table(rows: &[Vec<String>]) -> String {
 }
 
 fn local_minute(time: DateTime<Utc>) -> String {
-    time.with_timezone(&Local).format("%Y-%m-%d %H:%M").to_string()
+    time.with_timezone(&Local)
+        .format("%Y-%m-%d %H:%M")
+        .to_string()
 }
 
 #[cfg(test)]

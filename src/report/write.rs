@@ -1,8 +1,8 @@
-//! Writing report files so that a reader (Apache, a monitoring script)
-//! sees either the old or the new content, never a partial file: the bytes
-//! go to a temporary file in the same folder, which is flushed to disk and
-//! then renamed over the final name; the folder is flushed last so the
-//! rename survives a crash.
+//! Atomic replacement of report files: a reader (Apache, a monitoring
+//! script) gets either the old or the new content, never a partial file.
+//! The bytes go to a temporary file in the same folder, which is flushed to
+//! disk and then renamed over the final name. The folder is flushed last so
+//! that the rename survives a crash.
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -36,7 +36,11 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
 }
 
 fn write_flushed(temp: &Path, contents: &[u8]) -> std::io::Result<()> {
-    let mut file = OpenOptions::new().write(true).create_new(true).mode(0o644).open(temp)?;
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(temp)?;
     file.write_all(contents)?;
     file.sync_all()
 }
@@ -44,7 +48,9 @@ fn write_flushed(temp: &Path, contents: &[u8]) -> std::io::Result<()> {
 /// Deletes temporary files older than `STALE_TEMP_AGE` in `dir`, left by a
 /// drkit process killed between writing and renaming. Errors are logged.
 pub fn remove_stale_temps(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     let now = SystemTime::now();
     for entry in entries.filter_map(Result::ok) {
         if !is_temp_name(&entry.file_name()) {
@@ -57,8 +63,12 @@ pub fn remove_stale_temps(dir: &Path) {
             .and_then(|modified| now.duration_since(modified).ok());
         if age.is_some_and(|age| age > STALE_TEMP_AGE) {
             match std::fs::remove_file(entry.path()) {
-                Ok(()) => tracing::info!(path = %entry.path().display(), "removed a stale temporary report file"),
-                Err(e) => tracing::warn!(path = %entry.path().display(), error = %e, "cannot remove a stale temporary report file"),
+                Ok(()) => {
+                    tracing::info!(path = %entry.path().display(), "removed a stale temporary report file")
+                }
+                Err(e) => {
+                    tracing::warn!(path = %entry.path().display(), error = %e, "cannot remove a stale temporary report file")
+                }
             }
         }
     }
@@ -76,7 +86,10 @@ mod tests {
         write_atomic(&path, b"old").unwrap();
         write_atomic(&path, b"new").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"new");
-        let names: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("index.html")]);
     }
 
@@ -87,7 +100,10 @@ mod tests {
         std::fs::create_dir(&path).unwrap();
         std::fs::write(path.join("inner"), b"x").unwrap();
         assert!(write_atomic(&path, b"data").is_err());
-        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("taken")]);
     }
 
@@ -99,7 +115,12 @@ mod tests {
         std::fs::write(&old, b"x").unwrap();
         std::fs::write(&young, b"x").unwrap();
         let an_hour_ago = SystemTime::now() - Duration::from_secs(3600);
-        std::fs::File::options().write(true).open(&old).unwrap().set_modified(an_hour_ago).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(an_hour_ago)
+            .unwrap();
         remove_stale_temps(dir.path());
         assert!(!old.exists());
         assert!(young.exists());
