@@ -475,3 +475,24 @@ fn unwritable_report_dir_keeps_sync_exit_code() {
     assert!(daily.stderr.contains("cannot write"), "{}", daily.stderr);
     assert!(temp_files(site.dir.path()).is_empty());
 }
+
+#[test]
+fn edited_audit_row_shows_broken_chain() {
+    let site = Site::new("en", &["www"]);
+    site.expect(0, &["sync"]);
+    site.expect(0, &["verify"]);
+    let db = rusqlite::Connection::open(site.path("data/drkit.db")).unwrap();
+    db.execute("UPDATE audit SET detail = 'forged' WHERE id = 1", [])
+        .unwrap();
+    drop(db);
+
+    let outcome = site.drkit(&["status", "--json"]);
+    let status: Value = serde_json::from_str(&outcome.stdout).unwrap();
+    assert_eq!(status["audit"]["intact"], false);
+    assert_eq!(status["audit"]["first_broken_id"], 1);
+    assert_eq!(status["audit"]["rows"], Value::Null);
+
+    let index = site.read_report("index.html");
+    assert!(index.contains("Chain broken at entry 1"));
+    assert!(index.contains("audit log: the chain is broken at entry 1"));
+}
