@@ -65,7 +65,7 @@ fn sync_one(ctx: &mut Context, set: &SyncSet, options: &SyncOptions, json: bool,
         Err(e) => {
             let message = sync_error_text(ctx.lang, &e);
             tracing::error!(set = %set.name, error = %e, "sync failed");
-            let data = serde_json::json!({ "set": set.name, "error": e.to_string() });
+            let data = serde_json::json!({ "set": set.name, "error": message });
             super::record(ctx, run, "sync", &set.name, "failed", &data);
             if json {
                 println!("{data}");

@@ -49,8 +49,11 @@ fn verify_one(ctx: &mut Context, set: &SyncSet, json: bool, run: Option<i64>) ->
         }
         Err(e) => {
             let message = super::sync::sync_error_text(ctx.lang, &e);
-            let data = serde_json::json!({ "set": set.name, "error": e.to_string() });
+            let data = serde_json::json!({ "set": set.name, "error": message });
             super::record(ctx, run, "verify", &set.name, "failed", &data);
+            if json {
+                println!("{data}");
+            }
             texts::error(ctx.lang, &message);
             Exit::Failed
         }

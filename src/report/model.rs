@@ -605,7 +605,7 @@ source = "{root}/src/db"
 target = "{root}/replica/db"
 "#
         );
-        let config = crate::config::parse(&dir.path().join("drkit.toml"), &text).unwrap();
+        let config = crate::config::parse(&dir.path().join("drkit.toml"), &text, None).unwrap();
         let store = Store::open(&config.site.data_dir).unwrap();
         Site {
             _dir: dir,
