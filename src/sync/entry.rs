@@ -3,7 +3,7 @@
 use std::ffi::OsStr;
 use std::fs::Metadata;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::store::ManifestRow;
@@ -54,7 +54,7 @@ pub struct Entry {
     pub ctime_ns: i64,
     pub ino: u64,
     pub dev: u64,
-    pub nlink: u64,
+    pub nlink: u32,
     /// Permission bits including setuid, setgid and sticky.
     pub mode: u32,
     pub uid: u32,
@@ -74,7 +74,7 @@ impl Entry {
             ctime_ns: meta.ctime() * 1_000_000_000 + meta.ctime_nsec(),
             ino: meta.ino(),
             dev: meta.dev(),
-            nlink: meta.nlink(),
+            nlink: u32::try_from(meta.nlink()).unwrap_or(u32::MAX),
             mode: meta.mode() & 0o7777,
             uid: meta.uid(),
             gid: meta.gid(),

@@ -251,7 +251,7 @@ fn compare(source_root: &Path, replica_root: &Path, item: CompareItem) -> Outcom
     let replica = side(replica_root, item.replica_hash, &item.replica);
     match (source, replica) {
         (Ok((a, source)), Ok((b, replica))) if a == b => Outcome::Same { source, replica, hash: a },
-        (Ok(_), Ok(_)) | (Ok(_), Err(_)) => Outcome::Differ(CopyItem { source: item.source, replica: Some(item.replica) }),
+        (Ok(_), Ok(_)) | (Ok(_), Err(_)) => Outcome::Differ(CopyItem { source: item.source }),
         (Err(FileError::Unstable { .. }), _) => Outcome::Unstable(item.source.key),
         (Err(e), _) => Outcome::Failed(item.source.key, format!("cannot read: {e}")),
     }

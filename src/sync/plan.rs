@@ -14,8 +14,6 @@ use crate::store::ManifestRow;
 #[derive(Debug)]
 pub struct CopyItem {
     pub source: Entry,
-    /// The replica entry it replaces, if any.
-    pub replica: Option<Entry>,
 }
 
 /// A regular file present on both sides with the same size whose content
@@ -291,7 +289,7 @@ fn decide_file(plan: &mut Plan, links: &mut LinkTracker, s: Entry, sc: Option<Ma
     let source_hash = sc.filter(|row| s.matches_cache(row)).and_then(|row| row.hash);
     let Some(r) = r else {
         remember_leader(links, &s, None);
-        plan.copies.push(CopyItem { source: s, replica: None });
+        plan.copies.push(CopyItem { source: s });
         return;
     };
     let replica_hash = rc.filter(|row| r.matches_cache(row)).and_then(|row| row.hash);
@@ -304,11 +302,11 @@ fn decide_file(plan: &mut Plan, links: &mut LinkTracker, s: Entry, sc: Option<Ma
         }
         (Some(_), Some(_)) => {
             remember_leader(links, &s, None);
-            plan.copies.push(CopyItem { source: s, replica: Some(r) });
+            plan.copies.push(CopyItem { source: s });
         }
         _ if s.size != r.size => {
             remember_leader(links, &s, None);
-            plan.copies.push(CopyItem { source: s, replica: Some(r) });
+            plan.copies.push(CopyItem { source: s });
         }
         _ => {
             // The leader's replica inode stays the same unless the compare

@@ -61,11 +61,86 @@ pub fn verify_set(store: &mut Store, set: &SyncSet) -> Result<VerifyReport, Sync
         return Err(SyncError::SourceMissing { set: set.name.clone(), path: set.source.clone() });
     }
 
-    let pairs = pair_entries(set, &excludes, &mut report);
-    tracing::debug!(set = %set.name, elapsed_ms = clock.elapsed().as_millis() as u64, "trees walked");
-    let outcomes: Vec<PairOutcome> = pairs.into_par_iter().map(|(s, r)| hash_pair(&set.source, &set.target, s, r)).collect();
+    compare_trees(store, set, &excludes, &mut report)?;
+    tracing::debug!(set = %set.name, elapsed_ms = clock.elapsed().as_millis() as u64, "trees compared");
+    report.mismatched.sort();
+    report.duration_ms = clock.elapsed().as_millis() as u64;
+    report.finished_at = crate::store::now_text();
+    Ok(report)
+}
 
-    tracing::debug!(set = %set.name, elapsed_ms = clock.elapsed().as_millis() as u64, "files hashed");
+/// Files hashed per round; bounds the memory of pending keys and cache rows.
+const CHUNK: usize = 8192;
+
+/// Merges the two walks. Files present on both sides are hashed in
+/// parallel chunks and their fresh hashes stored; everything else is
+/// decided from the walk alone.
+fn compare_trees(store: &mut Store, set: &SyncSet, excludes: &walk::Excludes, report: &mut VerifyReport) -> Result<(), SyncError> {
+    let replica_items: Box<dyn Iterator<Item = WalkItem>> = if set.target.is_dir() {
+        Box::new(walk::walk_in_background(set.target.clone(), excludes.clone()))
+    } else {
+        Box::new(std::iter::empty())
+    };
+    let mut source_errors = Vec::new();
+    let mut replica_errors = Vec::new();
+    let mut source = entries(walk::walk_in_background(set.source.clone(), excludes.clone()), "source", &mut source_errors).peekable();
+    let mut replica = entries(replica_items, "replica", &mut replica_errors).peekable();
+    let mut pending: Vec<Box<[u8]>> = Vec::with_capacity(CHUNK);
+    loop {
+        let order = match (source.peek(), replica.peek()) {
+            (None, None) => break,
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (Some(s), Some(r)) => s.key.cmp(&r.key),
+        };
+        match order {
+            std::cmp::Ordering::Less => report.missing.push(display_key(&source.next().expect("peeked").key)),
+            std::cmp::Ordering::Greater => report.extra.push(display_key(&replica.next().expect("peeked").key)),
+            std::cmp::Ordering::Equal => {
+                let (s, r) = (source.next().expect("peeked"), replica.next().expect("peeked"));
+                match (s.kind, r.kind) {
+                    (EntryKind::File, EntryKind::File) => pending.push(s.key),
+                    (EntryKind::Dir, EntryKind::Dir) => {}
+                    (EntryKind::Symlink, EntryKind::Symlink) if same_link_target(set, &s.key) => {}
+                    _ => report.mismatched.push(display_key(&s.key)),
+                }
+            }
+        }
+        if pending.len() == CHUNK {
+            hash_chunk(store, set, std::mem::take(&mut pending), report)?;
+        }
+    }
+    hash_chunk(store, set, pending, report)?;
+    drop(source);
+    drop(replica);
+    report.errors.extend(source_errors);
+    report.errors.extend(replica_errors);
+    Ok(())
+}
+
+/// Unwraps walk items into entries other than special files, collecting errors.
+fn entries<'a>(items: impl Iterator<Item = WalkItem> + 'a, side: &'a str, errors: &'a mut Vec<ItemError>) -> impl Iterator<Item = Entry> + 'a {
+    items.filter_map(move |item| match item {
+        WalkItem::Entry(e) if e.kind != EntryKind::Special => Some(e),
+        WalkItem::Error(path, message) => {
+            errors.push(ItemError { path: format!("{side}: {}", path.display()), error: message });
+            None
+        }
+        _ => None,
+    })
+}
+
+fn same_link_target(set: &SyncSet, key: &[u8]) -> bool {
+    let relative = relative_from_key(key);
+    let a = std::fs::read_link(set.source.join(&relative)).ok();
+    let b = std::fs::read_link(set.target.join(&relative)).ok();
+    a.is_some() && a == b
+}
+
+/// Hashes both sides of every key in parallel, records mismatches and
+/// stores the fresh hashes in the manifest.
+fn hash_chunk(store: &mut Store, set: &SyncSet, keys: Vec<Box<[u8]>>, report: &mut VerifyReport) -> Result<(), SyncError> {
+    let outcomes: Vec<PairOutcome> = keys.into_par_iter().map(|key| hash_pair(&set.source, &set.target, key)).collect();
     let mut cache = ManifestWriter::default();
     for outcome in outcomes {
         match outcome {
@@ -82,69 +157,7 @@ pub fn verify_set(store: &mut Store, set: &SyncSet) -> Result<VerifyReport, Sync
         }
     }
     store.manifest_apply(&set.name, &cache)?;
-    tracing::debug!(set = %set.name, elapsed_ms = clock.elapsed().as_millis() as u64, "manifest updated");
-    report.mismatched.sort();
-    report.duration_ms = clock.elapsed().as_millis() as u64;
-    report.finished_at = crate::store::now_text();
-    Ok(report)
-}
-
-/// Merges the two walks; files present on both sides are returned for
-/// hashing, everything else is decided here.
-fn pair_entries(set: &SyncSet, excludes: &walk::Excludes, report: &mut VerifyReport) -> Vec<(Entry, Entry)> {
-    let mut errors = Vec::new();
-    let mut collect = |items: Box<dyn Iterator<Item = WalkItem> + '_>, side: &str| -> Vec<Entry> {
-        items
-            .filter_map(|item| match item {
-                WalkItem::Entry(e) if e.kind != EntryKind::Special => Some(e),
-                WalkItem::Error(path, message) => {
-                    errors.push(ItemError { path: format!("{side}: {}", path.display()), error: message });
-                    None
-                }
-                _ => None,
-            })
-            .collect()
-    };
-    let replica_walk = set.target.is_dir().then(|| walk::walk_in_background(set.target.clone(), excludes.clone()));
-    let source = collect(Box::new(walk::walk(&set.source, excludes)), "source");
-    let replica = match replica_walk {
-        Some(items) => collect(Box::new(items), "replica"),
-        None => Vec::new(),
-    };
-    report.errors.extend(errors);
-
-    let mut pairs = Vec::new();
-    let mut source = source.into_iter().peekable();
-    let mut replica = replica.into_iter().peekable();
-    loop {
-        let order = match (source.peek(), replica.peek()) {
-            (None, None) => break,
-            (Some(_), None) => std::cmp::Ordering::Less,
-            (None, Some(_)) => std::cmp::Ordering::Greater,
-            (Some(s), Some(r)) => s.key.cmp(&r.key),
-        };
-        match order {
-            std::cmp::Ordering::Less => report.missing.push(display_key(&source.next().expect("peeked").key)),
-            std::cmp::Ordering::Greater => report.extra.push(display_key(&replica.next().expect("peeked").key)),
-            std::cmp::Ordering::Equal => {
-                let (s, r) = (source.next().expect("peeked"), replica.next().expect("peeked"));
-                match (s.kind, r.kind) {
-                    (EntryKind::File, EntryKind::File) => pairs.push((s, r)),
-                    (EntryKind::Dir, EntryKind::Dir) => {}
-                    (EntryKind::Symlink, EntryKind::Symlink) => {
-                        let relative = relative_from_key(&s.key);
-                        let a = std::fs::read_link(set.source.join(&relative)).ok();
-                        let b = std::fs::read_link(set.target.join(&relative)).ok();
-                        if a.is_none() || a != b {
-                            report.mismatched.push(display_key(&s.key));
-                        }
-                    }
-                    _ => report.mismatched.push(display_key(&s.key)),
-                }
-            }
-        }
-    }
-    pairs
+    Ok(())
 }
 
 enum PairOutcome {
@@ -152,18 +165,18 @@ enum PairOutcome {
     Failed(Box<[u8]>, String),
 }
 
-fn hash_pair(source_root: &Path, replica_root: &Path, s: Entry, r: Entry) -> PairOutcome {
-    let relative = relative_from_key(&s.key);
+fn hash_pair(source_root: &Path, replica_root: &Path, key: Box<[u8]>) -> PairOutcome {
+    let relative = relative_from_key(&key);
     let source = local::hash_file(&source_root.join(&relative));
     let replica = local::hash_file(&replica_root.join(&relative));
     match (source, replica) {
         (Ok((source_hash, source_meta)), Ok((replica_hash, replica_meta))) => PairOutcome::Hashed {
-            source: Entry::from_metadata(s.key.clone(), &source_meta),
-            replica: Entry::from_metadata(r.key, &replica_meta),
+            source: Entry::from_metadata(key.clone(), &source_meta),
+            replica: Entry::from_metadata(key, &replica_meta),
             source_hash,
             replica_hash,
         },
-        (Err(e), _) => PairOutcome::Failed(s.key, format!("source: {e}")),
-        (_, Err(e)) => PairOutcome::Failed(s.key, format!("replica: {e}")),
+        (Err(e), _) => PairOutcome::Failed(key, format!("source: {e}")),
+        (_, Err(e)) => PairOutcome::Failed(key, format!("replica: {e}")),
     }
 }
