@@ -19,11 +19,18 @@ use crate::exit::Exit;
 pub fn execute(ctx: &mut Context, job: &Job) -> Exit {
     match &job.kind {
         JobKind::Sync { sets } => {
-            let args = commands::sync::SyncArgs { sets: sets.clone(), json: false, max_delete: None };
+            let args = commands::sync::SyncArgs {
+                sets: sets.clone(),
+                json: false,
+                max_delete: None,
+            };
             commands::sync::execute(ctx, &args)
         }
         JobKind::Verify { sets } => {
-            let args = commands::verify::VerifyArgs { sets: sets.clone(), json: false };
+            let args = commands::verify::VerifyArgs {
+                sets: sets.clone(),
+                json: false,
+            };
             commands::verify::execute(ctx, &args)
         }
         JobKind::Report => crate::report::daily(ctx),
@@ -36,7 +43,10 @@ pub fn execute(ctx: &mut Context, job: &Job) -> Exit {
 fn run_command(ctx: &mut Context, job: &Job, argv: &[String]) -> Exit {
     let run = commands::own_run(ctx, "command");
     let clock = Instant::now();
-    let status = Command::new(&argv[0]).args(&argv[1..]).stdin(Stdio::null()).status();
+    let status = Command::new(&argv[0])
+        .args(&argv[1..])
+        .stdin(Stdio::null())
+        .status();
     let duration_ms = clock.elapsed().as_millis() as u64;
 
     let (exit, detail) = match status {
@@ -46,11 +56,25 @@ fn run_command(ctx: &mut Context, job: &Job, argv: &[String]) -> Exit {
                 Some(code) => texts::format(ctx.lang, "exit_code", &[("code", &code)]),
                 None => texts::format(ctx.lang, "killed_by", &[("signal", &signal_name(status))]),
             };
-            print_error(ctx.lang, &texts::format(ctx.lang, "command_failed", &[("program", &argv[0]), ("detail", &detail)]));
+            print_error(
+                ctx.lang,
+                &texts::format(
+                    ctx.lang,
+                    "command_failed",
+                    &[("program", &argv[0]), ("detail", &detail)],
+                ),
+            );
             (Exit::Failed, Some(status.to_string()))
         }
         Err(e) => {
-            print_error(ctx.lang, &texts::format(ctx.lang, "command_not_started", &[("program", &argv[0]), ("error", &e)]));
+            print_error(
+                ctx.lang,
+                &texts::format(
+                    ctx.lang,
+                    "command_not_started",
+                    &[("program", &argv[0]), ("error", &e)],
+                ),
+            );
             (Exit::Failed, Some(e.to_string()))
         }
     };

@@ -88,7 +88,11 @@ struct RawParams {
 /// Reads every `*.toml` file of `dir` (hidden files excepted), in name order.
 /// `known_sets` are the config's set names, which `params.sets` must use.
 /// Stops at the first invalid file.
-pub fn load_dir(dir: &Path, config_path: &Path, known_sets: &[String]) -> Result<Vec<Job>, JobError> {
+pub fn load_dir(
+    dir: &Path,
+    config_path: &Path,
+    known_sets: &[String],
+) -> Result<Vec<Job>, JobError> {
     if !dir.is_dir() {
         return Err(JobError::MissingDir {
             dir: dir.to_path_buf(),
@@ -97,7 +101,10 @@ pub fn load_dir(dir: &Path, config_path: &Path, known_sets: &[String]) -> Result
     }
     let mut jobs: Vec<Job> = Vec::new();
     for path in job_files(dir)? {
-        let text = std::fs::read_to_string(&path).map_err(|error| JobError::Read { path: path.clone(), error })?;
+        let text = std::fs::read_to_string(&path).map_err(|error| JobError::Read {
+            path: path.clone(),
+            error,
+        })?;
         let job = parse(&path, &text, known_sets)?;
         if let Some(first) = jobs.iter().find(|j| j.name == job.name) {
             let (line, column) = job.name_position;
@@ -106,7 +113,10 @@ pub fn load_dir(dir: &Path, config_path: &Path, known_sets: &[String]) -> Result
                 line,
                 column,
                 key: "name".into(),
-                problem: Problem::DuplicateName { name: job.name, other: first.path.clone() },
+                problem: Box::new(Problem::DuplicateName {
+                    name: job.name,
+                    other: first.path.clone(),
+                }),
             });
         }
         jobs.push(job);
@@ -116,11 +126,17 @@ pub fn load_dir(dir: &Path, config_path: &Path, known_sets: &[String]) -> Result
 
 /// Lists the job files of `dir`, sorted by name.
 fn job_files(dir: &Path) -> Result<Vec<PathBuf>, JobError> {
-    let read_error = |error| JobError::ReadDir { dir: dir.to_path_buf(), error };
+    let read_error = |error| JobError::ReadDir {
+        dir: dir.to_path_buf(),
+        error,
+    };
     let mut paths = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(read_error)? {
         let path = entry.map_err(read_error)?.path();
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         if name.starts_with('.') || !name.ends_with(".toml") || !path.is_file() {
             tracing::debug!(path = %path.display(), "not a job file, ignored");
             continue;
@@ -133,8 +149,12 @@ fn job_files(dir: &Path) -> Result<Vec<PathBuf>, JobError> {
 
 /// Validates job file `text` read from `path`.
 pub fn parse(path: &Path, text: &str, known_sets: &[String]) -> Result<Job, JobError> {
-    let checker = Checker { path, text, known_sets };
-    let raw: RawJob = toml::from_str(text).map_err(|e| checker.from_toml(&e))?;
+    let checker = Checker {
+        path,
+        text,
+        known_sets,
+    };
+    let raw: RawJob = toml::from_str(text).map_err(|e| checker.toml_error(&e))?;
     checker.validate(raw)
 }
 
@@ -152,12 +172,12 @@ impl Checker<'_> {
             line,
             column,
             key: key.to_string(),
-            problem,
+            problem: Box::new(problem),
         }
     }
 
     /// Turns a toml error into a job error; unknown and missing keys get their own problem.
-    fn from_toml(&self, e: &toml::de::Error) -> JobError {
+    fn toml_error(&self, e: &toml::de::Error) -> JobError {
         let offset = e.span().map_or(0, |span| span.start);
         let message = e.message();
         let table = self.table_at(offset);
@@ -168,26 +188,51 @@ impl Checker<'_> {
         };
         if message.starts_with("unknown field") {
             let in_params = table.as_deref() == Some("params");
-            return self.error(offset, &qualified, Problem::UnknownKey { key: qualified.clone(), in_params });
+            return self.error(
+                offset,
+                &qualified,
+                Problem::UnknownKey {
+                    key: qualified.clone(),
+                    in_params,
+                },
+            );
         }
         if message.starts_with("missing field") {
             return self.error(offset, &named, Problem::MissingKey { key: named.clone() });
         }
         let key = self.key_at(offset, table.as_deref());
-        self.error(offset, &key, Problem::Toml { detail: message.trim_end().to_string() })
+        self.error(
+            offset,
+            &key,
+            Problem::Toml {
+                detail: message.trim_end().to_string(),
+            },
+        )
     }
 
     /// Returns the `[table]` header in force at byte `offset`, if any.
     fn table_at(&self, offset: usize) -> Option<String> {
-        let line_start = self.text[..offset.min(self.text.len())].rfind('\n').map_or(0, |i| i + 1);
-        let header = self.text[..line_start].lines().rev().find(|line| line.trim_start().starts_with('['))?;
-        let name = header.trim().trim_start_matches('[').split(']').next()?.trim();
+        let line_start = self.text[..offset.min(self.text.len())]
+            .rfind('\n')
+            .map_or(0, |i| i + 1);
+        let header = self.text[..line_start]
+            .lines()
+            .rev()
+            .find(|line| line.trim_start().starts_with('['))?;
+        let name = header
+            .trim()
+            .trim_start_matches('[')
+            .split(']')
+            .next()?
+            .trim();
         Some(name.to_string())
     }
 
     /// Returns the key of the line that contains byte `offset`, prefixed by its table.
     fn key_at(&self, offset: usize, table: Option<&str>) -> String {
-        let start = self.text[..offset.min(self.text.len())].rfind('\n').map_or(0, |i| i + 1);
+        let start = self.text[..offset.min(self.text.len())]
+            .rfind('\n')
+            .map_or(0, |i| i + 1);
         let line = self.text[start..].lines().next().unwrap_or("").trim();
         let key: String = line
             .chars()
@@ -205,7 +250,8 @@ impl Checker<'_> {
     /// back to the opening quote.
     fn inside(&self, span: &Range<usize>, value: &str) -> usize {
         let written = &self.text[span.clone()];
-        let quoted = written.len() == value.len() + 2 && written.get(1..written.len() - 1) == Some(value);
+        let quoted =
+            written.len() == value.len() + 2 && written.get(1..written.len() - 1) == Some(value);
         if quoted {
             span.start + 1
         } else {
@@ -233,9 +279,15 @@ impl Checker<'_> {
         let name = value.get_ref();
         let valid = (1..=64).contains(&name.len())
             && name.starts_with(|c: char| c.is_ascii_alphanumeric())
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         if !valid {
-            return Err(self.error(value.span().start, "name", Problem::InvalidName { name: name.clone() }));
+            return Err(self.error(
+                value.span().start,
+                "name",
+                Problem::InvalidName { name: name.clone() },
+            ));
         }
         Ok(name.clone())
     }
@@ -243,7 +295,10 @@ impl Checker<'_> {
     fn schedule(&self, value: &Spanned<String>) -> Result<Schedule, JobError> {
         Schedule::parse(value.get_ref()).map_err(|e| {
             let offset = self.inside(&value.span(), value.get_ref()) + e.offset;
-            let problem = Problem::Schedule { text: value.get_ref().clone(), problem: e.problem };
+            let problem = Problem::Schedule {
+                text: value.get_ref().clone(),
+                problem: e.problem,
+            };
             self.error(offset, "schedule", problem)
         })
     }
@@ -251,19 +306,42 @@ impl Checker<'_> {
     fn timeout(&self, value: &Spanned<String>) -> Result<Duration, JobError> {
         match crate::config::parse_duration(value.get_ref()) {
             Some(duration) if !duration.is_zero() => Ok(duration),
-            _ => Err(self.error(value.span().start, "timeout", Problem::Timeout { text: value.get_ref().clone() })),
+            _ => Err(self.error(
+                value.span().start,
+                "timeout",
+                Problem::Timeout {
+                    text: value.get_ref().clone(),
+                },
+            )),
         }
     }
 
     /// Validates `kind` and the parameters that kind takes; a parameter of another kind is rejected.
     fn kind(&self, kind: &Spanned<String>, params: RawParams) -> Result<JobKind, JobError> {
         let (allowed, job_kind): (&'static str, JobKind) = match kind.get_ref().as_str() {
-            "sync" => ("sets", JobKind::Sync { sets: self.sets(params.sets.as_ref())? }),
-            "verify" => ("sets", JobKind::Verify { sets: self.sets(params.sets.as_ref())? }),
+            "sync" => (
+                "sets",
+                JobKind::Sync {
+                    sets: self.sets(params.sets.as_ref())?,
+                },
+            ),
+            "verify" => (
+                "sets",
+                JobKind::Verify {
+                    sets: self.sets(params.sets.as_ref())?,
+                },
+            ),
             "report" => ("report", self.report(kind, params.report.as_ref())?),
-            "command" => ("argv", JobKind::Command { argv: self.argv(kind, params.argv.as_ref())? }),
+            "command" => (
+                "argv",
+                JobKind::Command {
+                    argv: self.argv(kind, params.argv.as_ref())?,
+                },
+            ),
             other => {
-                let problem = Problem::UnknownKind { kind: other.to_string() };
+                let problem = Problem::UnknownKind {
+                    kind: other.to_string(),
+                };
                 return Err(self.error(kind.span().start, "kind", problem));
             }
         };
@@ -276,7 +354,11 @@ impl Checker<'_> {
             let Some(span) = span else { continue };
             if param != allowed {
                 let key = format!("params.{param}");
-                let problem = Problem::ParamNotForKind { param: param.into(), kind: kind.get_ref().clone(), allowed };
+                let problem = Problem::ParamNotForKind {
+                    param: param.into(),
+                    kind: kind.get_ref().clone(),
+                    allowed,
+                };
                 return Err(self.error(self.key_start(span.start), &key, problem));
             }
         }
@@ -286,20 +368,27 @@ impl Checker<'_> {
     /// Returns the start of the line that holds byte `offset`, past its indent,
     /// so an error about a whole parameter points at its key.
     fn key_start(&self, offset: usize) -> usize {
-        let start = self.text[..offset.min(self.text.len())].rfind('\n').map_or(0, |i| i + 1);
+        let start = self.text[..offset.min(self.text.len())]
+            .rfind('\n')
+            .map_or(0, |i| i + 1);
         let indent = self.text[start..].len() - self.text[start..].trim_start().len();
         start + indent
     }
 
     fn sets(&self, value: Option<&Spanned<Vec<Spanned<String>>>>) -> Result<Vec<String>, JobError> {
-        let Some(list) = value else { return Ok(Vec::new()) };
+        let Some(list) = value else {
+            return Ok(Vec::new());
+        };
         if list.get_ref().is_empty() {
             return Err(self.error(list.span().start, "params.sets", Problem::EmptySets));
         }
         let mut sets: Vec<String> = Vec::new();
         for set in list.get_ref() {
             if !self.known_sets.contains(set.get_ref()) {
-                let problem = Problem::UnknownSet { set: set.get_ref().clone(), known: self.known_sets.to_vec() };
+                let problem = Problem::UnknownSet {
+                    set: set.get_ref().clone(),
+                    known: self.known_sets.to_vec(),
+                };
                 return Err(self.error(set.span().start, "params.sets", problem));
             }
             if !sets.contains(set.get_ref()) {
@@ -309,31 +398,53 @@ impl Checker<'_> {
         Ok(sets)
     }
 
-    fn report(&self, kind: &Spanned<String>, value: Option<&Spanned<String>>) -> Result<JobKind, JobError> {
+    fn report(
+        &self,
+        kind: &Spanned<String>,
+        value: Option<&Spanned<String>>,
+    ) -> Result<JobKind, JobError> {
         let Some(report) = value else {
-            let problem = Problem::MissingParam { param: "report".into(), kind: kind.get_ref().clone() };
+            let problem = Problem::MissingParam {
+                param: "report".into(),
+                kind: kind.get_ref().clone(),
+            };
             return Err(self.error(kind.span().start, "params.report", problem));
         };
         if report.get_ref() != "daily" {
-            let problem = Problem::UnknownReport { report: report.get_ref().clone() };
+            let problem = Problem::UnknownReport {
+                report: report.get_ref().clone(),
+            };
             return Err(self.error(report.span().start, "params.report", problem));
         }
         Ok(JobKind::Report)
     }
 
-    fn argv(&self, kind: &Spanned<String>, value: Option<&Spanned<Vec<Spanned<String>>>>) -> Result<Vec<String>, JobError> {
+    fn argv(
+        &self,
+        kind: &Spanned<String>,
+        value: Option<&Spanned<Vec<Spanned<String>>>>,
+    ) -> Result<Vec<String>, JobError> {
         let Some(argv) = value else {
-            let problem = Problem::MissingParam { param: "argv".into(), kind: kind.get_ref().clone() };
+            let problem = Problem::MissingParam {
+                param: "argv".into(),
+                kind: kind.get_ref().clone(),
+            };
             return Err(self.error(kind.span().start, "params.argv", problem));
         };
         let Some(program) = argv.get_ref().first() else {
             return Err(self.error(argv.span().start, "params.argv", Problem::EmptyArgv));
         };
         if !Path::new(program.get_ref()).is_absolute() {
-            let problem = Problem::RelativeProgram { program: program.get_ref().clone() };
+            let problem = Problem::RelativeProgram {
+                program: program.get_ref().clone(),
+            };
             return Err(self.error(program.span().start, "params.argv", problem));
         }
-        Ok(argv.get_ref().iter().map(|arg| arg.get_ref().clone()).collect())
+        Ok(argv
+            .get_ref()
+            .iter()
+            .map(|arg| arg.get_ref().clone())
+            .collect())
     }
 }
 
@@ -349,18 +460,28 @@ mod tests {
     }
 
     fn reject(text: &str) -> String {
-        parse(Path::new("/etc/drkit/jobs/x.toml"), text, &sets()).unwrap_err().message(Lang::En)
+        parse(Path::new("/etc/drkit/jobs/x.toml"), text, &sets())
+            .unwrap_err()
+            .message(Lang::En)
     }
 
     fn with(line: &str) -> String {
-        VALID.replace("timeout = \"30m\"\n", &format!("timeout = \"30m\"\n{line}\n"))
+        VALID.replace(
+            "timeout = \"30m\"\n",
+            &format!("timeout = \"30m\"\n{line}\n"),
+        )
     }
 
     #[test]
     fn valid_file_parses() {
         let job = parse(Path::new("x.toml"), VALID, &sets()).unwrap();
         assert_eq!(job.name, "sync-www");
-        assert_eq!(job.kind, JobKind::Sync { sets: vec!["www".into()] });
+        assert_eq!(
+            job.kind,
+            JobKind::Sync {
+                sets: vec!["www".into()]
+            }
+        );
         assert_eq!(job.timeout, Duration::from_secs(1800));
         assert_eq!(job.schedule.as_str(), "*/5 * * * *");
     }
@@ -383,13 +504,23 @@ mod tests {
     #[test]
     fn unknown_param_is_rejected() {
         let text = VALID.replace("sets = [\"www\"]", "set = [\"www\"]");
-        assert!(reject(&text).starts_with("/etc/drkit/jobs/x.toml:7:1: params.set: unknown key \"params.set\"\n"), "{}", reject(&text));
+        assert!(
+            reject(&text).starts_with(
+                "/etc/drkit/jobs/x.toml:7:1: params.set: unknown key \"params.set\"\n"
+            ),
+            "{}",
+            reject(&text)
+        );
     }
 
     #[test]
     fn missing_key_is_rejected() {
         let text = VALID.replace("timeout = \"30m\"\n", "");
-        assert!(reject(&text).contains("timeout: the key \"timeout\" is missing"), "{}", reject(&text));
+        assert!(
+            reject(&text).contains("timeout: the key \"timeout\" is missing"),
+            "{}",
+            reject(&text)
+        );
     }
 
     #[test]
@@ -404,7 +535,9 @@ mod tests {
     #[test]
     fn bad_schedule_in_spanish() {
         let text = VALID.replace("*/5 * * * *", "0 25 * * *");
-        let message = parse(Path::new("x.toml"), &text, &sets()).unwrap_err().message(Lang::Es);
+        let message = parse(Path::new("x.toml"), &text, &sets())
+            .unwrap_err()
+            .message(Lang::Es);
         assert_eq!(
             message,
             "x.toml:3:15: schedule: programación no válida \"0 25 * * *\": 25 está fuera del rango 0-23 del campo hora\n  solución: escriba cinco campos (minuto hora día-del-mes mes día-de-la-semana), como \"30 3 * * *\" para las 03:30 de cada día; vea crontab(5)"
@@ -415,7 +548,11 @@ mod tests {
     fn bad_timeout_is_rejected() {
         for timeout in ["30 minutes", "0s", ""] {
             let text = VALID.replace("\"30m\"", &format!("\"{timeout}\""));
-            assert!(reject(&text).starts_with("/etc/drkit/jobs/x.toml:4:11: timeout: invalid timeout"), "{timeout}: {}", reject(&text));
+            assert!(
+                reject(&text).starts_with("/etc/drkit/jobs/x.toml:4:11: timeout: invalid timeout"),
+                "{timeout}: {}",
+                reject(&text)
+            );
         }
     }
 
@@ -437,7 +574,11 @@ mod tests {
     #[test]
     fn empty_set_list_is_rejected() {
         let text = VALID.replace("[\"www\"]", "[]");
-        assert!(reject(&text).contains(":7:8: params.sets: the list of sets is empty"), "{}", reject(&text));
+        assert!(
+            reject(&text).contains(":7:8: params.sets: the list of sets is empty"),
+            "{}",
+            reject(&text)
+        );
     }
 
     #[test]
@@ -453,36 +594,68 @@ mod tests {
     fn bad_name_is_rejected() {
         for name in ["-all", "a b", "", "x/../y"] {
             let text = VALID.replace("sync-www", name);
-            assert!(reject(&text).contains(": name: invalid job name"), "{name}: {}", reject(&text));
+            assert!(
+                reject(&text).contains(": name: invalid job name"),
+                "{name}: {}",
+                reject(&text)
+            );
         }
     }
 
     #[test]
     fn report_needs_daily() {
-        let report = "name = \"r\"\nkind = \"report\"\nschedule = \"0 6 * * *\"\ntimeout = \"10m\"\n";
-        assert!(reject(report).contains("params.report: a report job needs the parameter \"report\""));
+        let report =
+            "name = \"r\"\nkind = \"report\"\nschedule = \"0 6 * * *\"\ntimeout = \"10m\"\n";
+        assert!(
+            reject(report).contains("params.report: a report job needs the parameter \"report\"")
+        );
         let weekly = format!("{report}[params]\nreport = \"weekly\"\n");
-        assert!(reject(&weekly).contains(":6:10: params.report: unknown report \"weekly\""), "{}", reject(&weekly));
+        assert!(
+            reject(&weekly).contains(":6:10: params.report: unknown report \"weekly\""),
+            "{}",
+            reject(&weekly)
+        );
         let daily = format!("{report}[params]\nreport = \"daily\"\n");
-        assert_eq!(parse(Path::new("r.toml"), &daily, &[]).unwrap().kind, JobKind::Report);
+        assert_eq!(
+            parse(Path::new("r.toml"), &daily, &[]).unwrap().kind,
+            JobKind::Report
+        );
     }
 
     #[test]
     fn command_needs_an_absolute_program() {
         let command = "name = \"hook\"\nkind = \"command\"\nschedule = \"@hourly\"\ntimeout = \"1m\"\n[params]\n";
         let relative = format!("{command}argv = [\"backup.sh\", \"--all\"]\n");
-        assert!(reject(&relative).contains(":6:9: params.argv: the program \"backup.sh\" is not an absolute path"), "{}", reject(&relative));
+        assert!(
+            reject(&relative)
+                .contains(":6:9: params.argv: the program \"backup.sh\" is not an absolute path"),
+            "{}",
+            reject(&relative)
+        );
         let empty = format!("{command}argv = []\n");
-        assert!(reject(&empty).contains(":6:8: params.argv: the command is empty"), "{}", reject(&empty));
+        assert!(
+            reject(&empty).contains(":6:8: params.argv: the command is empty"),
+            "{}",
+            reject(&empty)
+        );
         let good = format!("{command}argv = [\"/usr/local/bin/backup.sh\", \"--all\"]\n");
         let job = parse(Path::new("h.toml"), &good, &[]).unwrap();
-        assert_eq!(job.kind, JobKind::Command { argv: vec!["/usr/local/bin/backup.sh".into(), "--all".into()] });
+        assert_eq!(
+            job.kind,
+            JobKind::Command {
+                argv: vec!["/usr/local/bin/backup.sh".into(), "--all".into()]
+            }
+        );
     }
 
     #[test]
     fn syntax_error_names_the_position() {
         let text = VALID.replace("kind = \"sync\"", "kind = sync");
-        assert!(reject(&text).starts_with("/etc/drkit/jobs/x.toml:2:8: kind: "), "{}", reject(&text));
+        assert!(
+            reject(&text).starts_with("/etc/drkit/jobs/x.toml:2:8: kind: "),
+            "{}",
+            reject(&text)
+        );
     }
 
     #[test]
@@ -491,7 +664,9 @@ mod tests {
         std::fs::write(dir.path().join("a.toml"), VALID).unwrap();
         std::fs::write(dir.path().join("b.toml"), VALID).unwrap();
         std::fs::write(dir.path().join("notes.txt"), "not a job").unwrap();
-        let message = load_dir(dir.path(), Path::new("c.toml"), &sets()).unwrap_err().message(Lang::En);
+        let message = load_dir(dir.path(), Path::new("c.toml"), &sets())
+            .unwrap_err()
+            .message(Lang::En);
         let expected = format!(
             "{}:1:8: name: the job name \"sync-www\" is already used by {}\n  fix: give every job file its own name",
             dir.path().join("b.toml").display(),

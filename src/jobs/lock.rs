@@ -26,7 +26,10 @@ pub struct JobLock {
 pub enum Attempt {
     Acquired(JobLock),
     /// Another process holds the lock; `holder` is what it wrote into the file.
-    Busy { path: PathBuf, holder: String },
+    Busy {
+        path: PathBuf,
+        holder: String,
+    },
 }
 
 /// Returns the lock file of `job` under `data_dir`.
@@ -39,14 +42,23 @@ pub fn lock_path(data_dir: &Path, job: &str) -> PathBuf {
 pub fn try_lock(data_dir: &Path, job: &str) -> std::io::Result<Attempt> {
     let path = lock_path(data_dir, job);
     crate::store::create_private_dir(path.parent().unwrap_or(data_dir))?;
-    let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).mode(0o600).open(&path)?;
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)?;
     match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
         Ok(file) => Ok(Attempt::Acquired(JobLock { file, path })),
         Err((mut file, Errno::EWOULDBLOCK)) => {
             let mut holder = String::new();
             // The holder may not have written its note yet; an empty note is fine.
             let _ = file.read_to_string(&mut holder);
-            Ok(Attempt::Busy { path, holder: holder.trim().to_string() })
+            Ok(Attempt::Busy {
+                path,
+                holder: holder.trim().to_string(),
+            })
         }
         Err((_, errno)) => Err(std::io::Error::from(errno)),
     }
@@ -56,7 +68,8 @@ impl JobLock {
     /// Writes who holds the lock into the lock file; a failure is logged, as
     /// the note only helps the message of a skipped run.
     pub fn note_holder(&mut self, run_id: i64) {
-        let note = format!("pid {}, run {}, since {}\n", std::process::id(), run_id, crate::store::now_text());
+        let since = chrono::Local::now().format("%Y-%m-%d %H:%M:%S %z");
+        let note = format!("pid {}, run {run_id}, since {since}\n", std::process::id());
         let file: &mut File = &mut self.file;
         let written = file
             .set_len(0)
@@ -87,6 +100,9 @@ mod tests {
             Attempt::Acquired(_) => panic!("the second lock must be busy"),
         }
         drop(first);
-        assert!(matches!(try_lock(dir.path(), "sync-all").unwrap(), Attempt::Acquired(_)));
+        assert!(matches!(
+            try_lock(dir.path(), "sync-all").unwrap(),
+            Attempt::Acquired(_)
+        ));
     }
 }

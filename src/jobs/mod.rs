@@ -70,6 +70,7 @@ pub fn run(ctx: &mut Context, request: &RunRequest) -> Exit {
 
 /// Runs one job in this process; used by `drkit job-exec JOB`.
 pub fn exec_one(ctx: &mut Context, name: &str) -> Exit {
+    process::unblock_stop_signals();
     let jobs = match load(ctx) {
         Ok(jobs) => jobs,
         Err(e) => {
@@ -95,7 +96,10 @@ pub fn load(ctx: &Context) -> Result<Vec<Job>, JobError> {
 /// Keeps the jobs whose schedule matches the current local minute.
 fn due_jobs(jobs: Vec<Job>) -> Vec<Job> {
     let now = Local::now().naive_local();
-    let due: Vec<Job> = jobs.into_iter().filter(|job| job.schedule.matches(now)).collect();
+    let due: Vec<Job> = jobs
+        .into_iter()
+        .filter(|job| job.schedule.matches(now))
+        .collect();
     tracing::debug!(minute = %now.format("%Y-%m-%d %H:%M"), due = due.len(), "jobs due this minute");
     due
 }
@@ -123,7 +127,18 @@ fn named_jobs(ctx: &Context, mut jobs: Vec<Job>, names: &[String]) -> Option<Vec
 fn print_unknown(ctx: &Context, jobs: &[Job], name: &str) {
     let mut known: Vec<&str> = jobs.iter().map(|job| job.name.as_str()).collect();
     known.sort_unstable();
-    let known = if known.is_empty() { texts::text(ctx.lang, "no_jobs").to_string() } else { known.join(", ") };
+    let known = if known.is_empty() {
+        texts::text(ctx.lang, "no_jobs").to_string()
+    } else {
+        known.join(", ")
+    };
     let dir = ctx.config.job_dir();
-    print_error(ctx.lang, &texts::format(ctx.lang, "unknown_job", &[("name", &name), ("dir", &dir.display()), ("known", &known)]));
+    print_error(
+        ctx.lang,
+        &texts::format(
+            ctx.lang,
+            "unknown_job",
+            &[("name", &name), ("dir", &dir.display()), ("known", &known)],
+        ),
+    );
 }

@@ -11,13 +11,14 @@
 //!
 //! A job's group is not the terminal's foreground group, so Ctrl-C reaches
 //! only the runner. The runner blocks SIGINT, SIGTERM and SIGHUP and reads
-//! them from a signalfd, then stops the jobs itself (see `runner`). The
-//! Rust standard library clears the signal mask in spawned children, so the
-//! job processes still receive these signals normally.
+//! them from a signalfd, then stops the jobs itself (see `runner`). A child
+//! started with `process_group` inherits that signal mask (observed with
+//! Rust 1.95), so `drkit job-exec` unblocks the three signals before it
+//! does anything else; one that arrived in between is delivered then.
 
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::os::unix::process::CommandExt;
 
 use nix::errno::Errno;
 use nix::sys::signal::{killpg, SigSet, Signal};
@@ -102,13 +103,32 @@ pub fn reap() -> Vec<(Pid, Ended)> {
 pub fn signal_group(group: Pid, signal: Signal) {
     match killpg(group, signal) {
         Ok(()) | Err(Errno::ESRCH) => {}
-        Err(e) => tracing::warn!(group = group.as_raw(), signal = %signal, error = %e, "cannot signal the process group"),
+        Err(e) => {
+            tracing::warn!(group = group.as_raw(), signal = %signal, error = %e, "cannot signal the process group")
+        }
     }
 }
 
 /// Tells whether any process, zombies included, is left in group `group`.
 pub fn group_alive(group: Pid) -> bool {
     !matches!(killpg(group, None), Err(Errno::ESRCH))
+}
+
+/// The signals the runner blocks and turns into a stop of its jobs.
+fn stop_signal_set() -> SigSet {
+    let mut mask = SigSet::empty();
+    for signal in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        mask.add(signal);
+    }
+    mask
+}
+
+/// Unblocks SIGINT, SIGTERM and SIGHUP in a job process, which inherits
+/// them blocked from the runner, so a timeout's SIGTERM ends it.
+pub fn unblock_stop_signals() {
+    if let Err(e) = stop_signal_set().thread_unblock() {
+        tracing::error!(error = %e, "cannot unblock SIGTERM; the runner will need SIGKILL to stop this job");
+    }
 }
 
 /// SIGINT, SIGTERM and SIGHUP sent to the runner, read without waiting.
@@ -121,10 +141,7 @@ impl StopSignals {
     /// them. Call it before any other thread starts, so that no thread
     /// keeps the default action of ending the process.
     pub fn block() -> nix::Result<StopSignals> {
-        let mut mask = SigSet::empty();
-        for signal in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
-            mask.add(signal);
-        }
+        let mask = stop_signal_set();
         mask.thread_block()?;
         let fd = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)?;
         Ok(StopSignals { fd })

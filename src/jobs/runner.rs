@@ -112,7 +112,14 @@ fn start<'a>(ctx: &Context, job: &'a Job) -> Result<Option<Running<'a>>, Exit> {
     };
     let run_id = match ctx.store.begin_run("job", &job.name) {
         Ok(id) => id,
-        Err(e) => return Err(not_started(ctx, job, None, &format!("cannot record the run: {e}"))),
+        Err(e) => {
+            return Err(not_started(
+                ctx,
+                job,
+                None,
+                &format!("cannot record the run: {e}"),
+            ))
+        }
     };
     job_lock.note_holder(run_id);
 
@@ -125,10 +132,25 @@ fn start<'a>(ctx: &Context, job: &'a Job) -> Result<Option<Running<'a>>, Exit> {
     };
     let group = match process::spawn_job(&launch) {
         Ok(pid) => pid,
-        Err(e) => return Err(not_started(ctx, job, Some(run_id), &format!("cannot start drkit job-exec: {e}"))),
+        Err(e) => {
+            return Err(not_started(
+                ctx,
+                job,
+                Some(run_id),
+                &format!("cannot start drkit job-exec: {e}"),
+            ))
+        }
     };
     tracing::info!(job = %job.name, run_id, kind = job.kind.name(), pid = group.as_raw(), timeout = %format_duration(job.timeout), "job started");
-    Ok(Some(Running { job, run_id, group, started: Instant::now(), ended: None, stop: None, _lock: job_lock }))
+    Ok(Some(Running {
+        job,
+        run_id,
+        group,
+        started: Instant::now(),
+        ended: None,
+        stop: None,
+        _lock: job_lock,
+    }))
 }
 
 /// Records and prints a job skipped because another run holds its lock.
@@ -141,8 +163,23 @@ fn skip(ctx: &Context, job: &Job, path: &std::path::Path, holder: &str) {
     if let Err(e) = ctx.store.record_skipped_run("job", &job.name, &detail) {
         tracing::error!(job = %job.name, error = %e, "cannot record the skipped run");
     }
-    let holder_note = if holder.is_empty() { String::new() } else { format!(" ({holder})") };
-    println!("{}", texts::format(ctx.lang, "job_skipped", &[("name", &job.name), ("lock", &path.display()), ("holder", &holder_note)]));
+    let holder_note = if holder.is_empty() {
+        String::new()
+    } else {
+        format!(" ({holder})")
+    };
+    println!(
+        "{}",
+        texts::format(
+            ctx.lang,
+            "job_skipped",
+            &[
+                ("name", &job.name),
+                ("lock", &path.display()),
+                ("holder", &holder_note)
+            ]
+        )
+    );
 }
 
 /// Records (when a run exists) and prints a job that could not start.
@@ -153,7 +190,14 @@ fn not_started(ctx: &Context, job: &Job, run_id: Option<RunId>, detail: &str) ->
             tracing::error!(job = %job.name, error = %e, "cannot record the end of the run");
         }
     }
-    print_error(ctx.lang, &texts::format(ctx.lang, "job_not_started", &[("name", &job.name), ("detail", &detail)]));
+    print_error(
+        ctx.lang,
+        &texts::format(
+            ctx.lang,
+            "job_not_started",
+            &[("name", &job.name), ("detail", &detail)],
+        ),
+    );
     Exit::Failed
 }
 
@@ -191,7 +235,11 @@ fn begin_stop(job: &mut Running, reason: StopReason, now: Instant) {
     }
     tracing::info!(job = %job.job.name, group = job.group.as_raw(), "sending SIGTERM to the job's process group");
     process::signal_group(job.group, Signal::SIGTERM);
-    job.stop = Some(Stop { reason, since: now, killed_at: None });
+    job.stop = Some(Stop {
+        reason,
+        since: now,
+        killed_at: None,
+    });
 }
 
 /// Stops a job after a signal to the runner; a second signal kills at once.
@@ -247,7 +295,10 @@ struct Outcome {
 fn finish(ctx: &Context, job: Running, now: Instant) -> Exit {
     let elapsed = now.duration_since(job.started);
     let outcome = outcome(ctx, &job, elapsed);
-    if let Err(e) = ctx.store.finish_run(job.run_id, outcome.status, &outcome.detail) {
+    if let Err(e) = ctx
+        .store
+        .finish_run(job.run_id, outcome.status, &outcome.detail)
+    {
         tracing::error!(job = %job.job.name, run_id = job.run_id, error = %e, "cannot record the end of the run");
     }
     tracing::info!(
@@ -275,13 +326,28 @@ fn outcome(ctx: &Context, job: &Running, elapsed: Duration) -> Outcome {
     let (status, mut detail, line) = match (job.stop.as_ref().map(|s| s.reason), job.ended) {
         (Some(StopReason::Timeout), _) => (
             RunStatus::TimedOut,
-            format!("timed out after {english_secs} (timeout {})", format_duration(job.job.timeout)),
-            texts::format(lang, "job_timed_out", &[("name", name), ("secs", &secs), ("timeout", &format_duration(job.job.timeout))]),
+            format!(
+                "exceeded its timeout of {}; stopped after {english_secs}",
+                format_duration(job.job.timeout)
+            ),
+            texts::format(
+                lang,
+                "job_timed_out",
+                &[
+                    ("name", name),
+                    ("secs", &secs),
+                    ("timeout", &format_duration(job.job.timeout)),
+                ],
+            ),
         ),
         (Some(StopReason::Interrupted(signal)), _) => (
             RunStatus::Failed,
             format!("stopped after {english_secs} because drkit run received {signal}"),
-            texts::format(lang, "job_interrupted", &[("name", name), ("secs", &secs), ("signal", &signal)]),
+            texts::format(
+                lang,
+                "job_interrupted",
+                &[("name", name), ("secs", &secs), ("signal", &signal)],
+            ),
         ),
         (_, Some(Ended::Code(0))) => (
             RunStatus::Ok,
@@ -292,13 +358,24 @@ fn outcome(ctx: &Context, job: &Running, elapsed: Duration) -> Outcome {
             let how = describe_end(lang, ended);
             (
                 RunStatus::Failed,
-                format!("{} after {english_secs}", describe_end(crate::i18n::Lang::En, ended)),
-                texts::format(lang, "job_failed", &[("name", name), ("secs", &secs), ("detail", &how)]),
+                format!(
+                    "{} after {english_secs}",
+                    describe_end(crate::i18n::Lang::En, ended)
+                ),
+                texts::format(
+                    lang,
+                    "job_failed",
+                    &[("name", name), ("secs", &secs), ("detail", &how)],
+                ),
             )
         }
     };
     detail.push_str(&stop_note(job));
-    Outcome { status, detail, line }
+    Outcome {
+        status,
+        detail,
+        line,
+    }
 }
 
 /// Describes how the job process ended: "exit code 1", "ended by signal SIGKILL".
@@ -312,16 +389,28 @@ fn describe_end(lang: crate::i18n::Lang, ended: Option<Ended>) -> String {
 
 /// Adds to the stored detail how the job's process group was stopped.
 fn stop_note(job: &Running) -> String {
-    let Some(stop) = &job.stop else { return String::new() };
+    let Some(stop) = &job.stop else {
+        return String::new();
+    };
     let group = job.group.as_raw();
     let mut note = match (stop.reason, stop.killed_at) {
-        (StopReason::Leftovers, None) => format!("; processes left in group {group} were stopped with SIGTERM"),
-        (StopReason::Leftovers, Some(_)) => format!("; processes left in group {group} needed SIGKILL"),
+        (StopReason::Leftovers, None) => {
+            format!("; processes left in group {group} were stopped with SIGTERM")
+        }
+        (StopReason::Leftovers, Some(_)) => {
+            format!("; processes left in group {group} needed SIGKILL")
+        }
         (_, None) => format!("; process group {group} stopped with SIGTERM"),
-        (_, Some(_)) => format!("; process group {group} needed SIGKILL after {}s", GRACE.as_secs()),
+        (_, Some(_)) => format!(
+            "; process group {group} needed SIGKILL after {}s",
+            GRACE.as_secs()
+        ),
     };
     if job.ended.is_none() || process::group_alive(job.group) {
-        note.push_str(&format!("; group {group} still had processes {}s after SIGKILL", KILL_WAIT.as_secs()));
+        note.push_str(&format!(
+            "; group {group} still had processes {}s after SIGKILL",
+            KILL_WAIT.as_secs()
+        ));
     }
     note
 }

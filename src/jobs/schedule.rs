@@ -70,7 +70,9 @@ impl FieldKind {
 
     fn names(self) -> &'static [&'static str] {
         match self {
-            FieldKind::Month => &["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"],
+            FieldKind::Month => &[
+                "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+            ],
             FieldKind::DayOfWeek => &["sun", "mon", "tue", "wed", "thu", "fri", "sat"],
             _ => &[],
         }
@@ -80,7 +82,11 @@ impl FieldKind {
     fn value_of_name(self, text: &str) -> Option<u32> {
         let lower = text.to_ascii_lowercase();
         let index = self.names().iter().position(|name| *name == lower)? as u32;
-        Some(if self == FieldKind::Month { index + 1 } else { index })
+        Some(if self == FieldKind::Month {
+            index + 1
+        } else {
+            index
+        })
     }
 }
 
@@ -141,9 +147,12 @@ impl Schedule {
         if let Some(alias) = body.strip_prefix('@') {
             let expanded = expand_alias(alias).ok_or_else(|| ScheduleError {
                 offset: trimmed_start,
-                problem: ScheduleProblem::UnknownAlias { alias: body.to_string() },
+                problem: ScheduleProblem::UnknownAlias {
+                    alias: body.to_string(),
+                },
             })?;
-            let mut schedule = parse_fields(expanded).expect("every alias expands to a valid expression");
+            let mut schedule =
+                parse_fields(expanded).expect("every alias expands to a valid expression");
             schedule.text = text.to_string();
             return Ok(schedule);
         }
@@ -158,7 +167,9 @@ impl Schedule {
     /// Tells whether the schedule selects the minute that contains `time`;
     /// seconds are ignored.
     pub fn matches(&self, time: NaiveDateTime) -> bool {
-        self.minutes.has(time.minute()) && self.hours.has(time.hour()) && self.matches_day(time.date())
+        self.minutes.has(time.minute())
+            && self.hours.has(time.hour())
+            && self.matches_day(time.date())
     }
 
     fn matches_day(&self, date: NaiveDate) -> bool {
@@ -178,7 +189,8 @@ impl Schedule {
     /// schedule selects, or None when nothing matches within about 12 years,
     /// as with `0 0 31 2 *`. Minutes that a DST change skips are passed over.
     pub fn next_after(&self, after: DateTime<Local>) -> Option<DateTime<Local>> {
-        let start = after.naive_local().with_second(0)?.with_nanosecond(0)? + chrono::Duration::minutes(1);
+        let start =
+            after.naive_local().with_second(0)?.with_nanosecond(0)? + chrono::Duration::minutes(1);
         let first_day = start.date();
         for offset in 0..HORIZON_DAYS {
             let date = first_day.checked_add_days(Days::new(offset))?;
@@ -192,7 +204,11 @@ impl Schedule {
         None
     }
 
-    fn first_minute_of_day(&self, date: NaiveDate, not_before: NaiveDateTime) -> Option<DateTime<Local>> {
+    fn first_minute_of_day(
+        &self,
+        date: NaiveDate,
+        not_before: NaiveDateTime,
+    ) -> Option<DateTime<Local>> {
         for hour in (0..24).filter(|h| self.hours.has(*h)) {
             for minute in (0..60).filter(|m| self.minutes.has(*m)) {
                 let candidate = date.and_hms_opt(hour, minute, 0)?;
@@ -229,10 +245,14 @@ fn expand_alias(alias: &str) -> Option<&'static str> {
 fn parse_fields(text: &str) -> Result<Schedule, ScheduleError> {
     let fields = split_with_offsets(text, |c| c.is_ascii_whitespace());
     if fields.len() != 5 {
-        let offset = fields.get(5).map_or(text.len() - text.trim_start().len(), |(at, _)| *at);
+        let offset = fields
+            .get(5)
+            .map_or(text.len() - text.trim_start().len(), |(at, _)| *at);
         return Err(ScheduleError {
             offset,
-            problem: ScheduleProblem::FieldCount { found: fields.len() },
+            problem: ScheduleProblem::FieldCount {
+                found: fields.len(),
+            },
         });
     }
     let mut bits = [Bits(0); 5];
@@ -301,7 +321,10 @@ fn parse_item(kind: FieldKind, item: &str, at: usize) -> Result<u64, ScheduleErr
         if first > last {
             return Err(ScheduleError {
                 offset: at,
-                problem: ScheduleProblem::ReversedRange { field: kind, text: range_text.to_string() },
+                problem: ScheduleProblem::ReversedRange {
+                    field: kind,
+                    text: range_text.to_string(),
+                },
             });
         }
         (first, last)
@@ -313,7 +336,9 @@ fn parse_item(kind: FieldKind, item: &str, at: usize) -> Result<u64, ScheduleErr
         None => 1,
         Some(text) => parse_step(kind, text, at + range_text.len() + 1)?,
     };
-    Ok((first..=last).step_by(step).fold(0u64, |bits, value| bits | (1 << value)))
+    Ok((first..=last)
+        .step_by(step)
+        .fold(0u64, |bits, value| bits | (1 << value)))
 }
 
 fn parse_value(kind: FieldKind, text: &str, at: usize) -> Result<u32, ScheduleError> {
@@ -321,7 +346,10 @@ fn parse_value(kind: FieldKind, text: &str, at: usize) -> Result<u32, ScheduleEr
         Ok(number) if text.bytes().all(|b| b.is_ascii_digit()) => number,
         _ => kind.value_of_name(text).ok_or_else(|| ScheduleError {
             offset: at,
-            problem: ScheduleProblem::InvalidValue { field: kind, text: text.to_string() },
+            problem: ScheduleProblem::InvalidValue {
+                field: kind,
+                text: text.to_string(),
+            },
         })?,
     };
     let (min, max) = kind.range();
@@ -339,7 +367,10 @@ fn parse_step(kind: FieldKind, text: &str, at: usize) -> Result<usize, ScheduleE
         Ok(step) if step >= 1 && text.bytes().all(|b| b.is_ascii_digit()) => Ok(step),
         _ => Err(ScheduleError {
             offset: at,
-            problem: ScheduleProblem::InvalidStep { field: kind, text: text.to_string() },
+            problem: ScheduleProblem::InvalidStep {
+                field: kind,
+                text: text.to_string(),
+            },
         }),
     }
 }
@@ -395,15 +426,24 @@ mod tests {
     fn sunday_is_zero_and_seven() {
         for text in ["0 0 * * 0", "0 0 * * 7", "0 0 * * SUN"] {
             let schedule = Schedule::parse(text).unwrap();
-            assert!(schedule.matches(at("2024-05-05 00:00")), "{text} on a Sunday");
-            assert!(!schedule.matches(at("2024-05-06 00:00")), "{text} on a Monday");
+            assert!(
+                schedule.matches(at("2024-05-05 00:00")),
+                "{text} on a Sunday"
+            );
+            assert!(
+                !schedule.matches(at("2024-05-06 00:00")),
+                "{text} on a Monday"
+            );
         }
     }
 
     #[test]
     fn restricted_day_fields_match_either() {
         let schedule = Schedule::parse("0 0 1 * mon").unwrap();
-        assert!(schedule.matches(at("2024-05-01 00:00")), "the 1st, a Wednesday");
+        assert!(
+            schedule.matches(at("2024-05-01 00:00")),
+            "the 1st, a Wednesday"
+        );
         assert!(schedule.matches(at("2024-05-06 00:00")), "a Monday");
         assert!(!schedule.matches(at("2024-05-07 00:00")), "neither");
     }
@@ -411,8 +451,14 @@ mod tests {
     #[test]
     fn starred_day_field_requires_both() {
         let schedule = Schedule::parse("0 0 */2 * mon").unwrap();
-        assert!(!schedule.matches(at("2024-05-01 00:00")), "odd day, not Monday");
-        assert!(!schedule.matches(at("2024-05-06 00:00")), "Monday, even day");
+        assert!(
+            !schedule.matches(at("2024-05-01 00:00")),
+            "odd day, not Monday"
+        );
+        assert!(
+            !schedule.matches(at("2024-05-06 00:00")),
+            "Monday, even day"
+        );
         assert!(schedule.matches(at("2024-05-13 00:00")), "Monday, odd day");
     }
 
@@ -422,12 +468,20 @@ mod tests {
         assert_eq!(schedule.as_str(), "@daily");
         assert!(schedule.matches(at("2024-05-06 00:00")));
         assert!(!schedule.matches(at("2024-05-06 01:00")));
-        assert_eq!(error("@reboot").problem, ScheduleProblem::UnknownAlias { alias: "@reboot".into() });
+        assert_eq!(
+            error("@reboot").problem,
+            ScheduleProblem::UnknownAlias {
+                alias: "@reboot".into()
+            }
+        );
     }
 
     #[test]
     fn field_count_is_checked() {
-        assert_eq!(error("* * * *").problem, ScheduleProblem::FieldCount { found: 4 });
+        assert_eq!(
+            error("* * * *").problem,
+            ScheduleProblem::FieldCount { found: 4 }
+        );
         let six = error("0 * * * * *");
         assert_eq!(six.problem, ScheduleProblem::FieldCount { found: 6 });
         assert_eq!(six.offset, 10, "points at the sixth field");
@@ -437,21 +491,63 @@ mod tests {
     fn errors_point_at_the_bad_part() {
         let out_of_range = error("61 * * * *");
         assert_eq!(out_of_range.offset, 0);
-        assert_eq!(out_of_range.problem, ScheduleProblem::OutOfRange { field: FieldKind::Minute, value: 61 });
+        assert_eq!(
+            out_of_range.problem,
+            ScheduleProblem::OutOfRange {
+                field: FieldKind::Minute,
+                value: 61
+            }
+        );
         let hour = error("0 1,25 * * *");
         assert_eq!(hour.offset, 4);
-        assert_eq!(hour.problem, ScheduleProblem::OutOfRange { field: FieldKind::Hour, value: 25 });
+        assert_eq!(
+            hour.problem,
+            ScheduleProblem::OutOfRange {
+                field: FieldKind::Hour,
+                value: 25
+            }
+        );
         let name = error("0 0 * foo *");
         assert_eq!(name.offset, 6);
-        assert_eq!(name.problem, ScheduleProblem::InvalidValue { field: FieldKind::Month, text: "foo".into() });
+        assert_eq!(
+            name.problem,
+            ScheduleProblem::InvalidValue {
+                field: FieldKind::Month,
+                text: "foo".into()
+            }
+        );
         let step = error("*/0 * * * *");
         assert_eq!(step.offset, 2);
-        assert_eq!(step.problem, ScheduleProblem::InvalidStep { field: FieldKind::Minute, text: "0".into() });
+        assert_eq!(
+            step.problem,
+            ScheduleProblem::InvalidStep {
+                field: FieldKind::Minute,
+                text: "0".into()
+            }
+        );
         let reversed = error("0 0 * * 5-1");
         assert_eq!(reversed.offset, 8);
-        assert_eq!(reversed.problem, ScheduleProblem::ReversedRange { field: FieldKind::DayOfWeek, text: "5-1".into() });
-        assert_eq!(error("0 0 0 * *").problem, ScheduleProblem::OutOfRange { field: FieldKind::DayOfMonth, value: 0 });
-        assert_eq!(error("1,,2 * * * *").problem, ScheduleProblem::InvalidValue { field: FieldKind::Minute, text: String::new() });
+        assert_eq!(
+            reversed.problem,
+            ScheduleProblem::ReversedRange {
+                field: FieldKind::DayOfWeek,
+                text: "5-1".into()
+            }
+        );
+        assert_eq!(
+            error("0 0 0 * *").problem,
+            ScheduleProblem::OutOfRange {
+                field: FieldKind::DayOfMonth,
+                value: 0
+            }
+        );
+        assert_eq!(
+            error("1,,2 * * * *").problem,
+            ScheduleProblem::InvalidValue {
+                field: FieldKind::Minute,
+                text: String::new()
+            }
+        );
     }
 
     #[test]
@@ -461,14 +557,20 @@ mod tests {
         let next = schedule.next_after(now).unwrap();
         assert_eq!(next.naive_local(), at("2024-05-02 03:30"));
         let before = Local.from_local_datetime(&at("2024-05-01 02:10")).unwrap();
-        assert_eq!(schedule.next_after(before).unwrap().naive_local(), at("2024-05-01 03:30"));
+        assert_eq!(
+            schedule.next_after(before).unwrap().naive_local(),
+            at("2024-05-01 03:30")
+        );
     }
 
     #[test]
     fn next_after_reaches_leap_days() {
         let schedule = Schedule::parse("0 0 29 2 *").unwrap();
         let now = Local.from_local_datetime(&at("2097-01-01 00:00")).unwrap();
-        assert_eq!(schedule.next_after(now).unwrap().naive_local(), at("2104-02-29 00:00"));
+        assert_eq!(
+            schedule.next_after(now).unwrap().naive_local(),
+            at("2104-02-29 00:00")
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@ use std::fmt::Display;
 
 use crate::i18n::{self, Lang, Row};
 
+#[rustfmt::skip]
 pub const TEXTS: &[Row] = &[
     // Job file errors: the frame, then one message and one fix per problem.
     ("invalid", "{path}:{line}:{column}: {key}: {message}\n  fix: {fix}", "{path}:{line}:{column}: {key}: {message}\n  solución: {fix}"),
@@ -60,7 +61,7 @@ pub const TEXTS: &[Row] = &[
     ("no_jobs", "(none)", "(ninguno)"),
     ("job_ok", "{name}: ok in {secs}", "{name}: correcto en {secs}"),
     ("job_failed", "{name}: failed after {secs} ({detail})", "{name}: falló tras {secs} ({detail})"),
-    ("job_timed_out", "{name}: timed out after {secs} (timeout {timeout}); its processes were stopped", "{name}: superó su límite de tiempo tras {secs} (límite {timeout}); se detuvieron sus procesos"),
+    ("job_timed_out", "{name}: timed out, exceeded its timeout of {timeout}; its processes were stopped after {secs}", "{name}: superó su límite de tiempo de {timeout}; sus procesos se detuvieron tras {secs}"),
     ("job_interrupted", "{name}: stopped after {secs} because drkit run received {signal}", "{name}: detenido tras {secs} porque drkit run recibió {signal}"),
     ("job_skipped", "{name}: skipped, another run of this job still holds {lock}{holder}", "{name}: omitido, otra ejecución de este trabajo aún tiene {lock}{holder}"),
     ("job_not_started", "{name}: not started: {detail}", "{name}: no se inició: {detail}"),
