@@ -117,7 +117,7 @@ fn wait_within(child: &mut Child, limit: Duration) -> ExitStatus {
     }
 }
 
-/// Polls `condition` until it holds or `limit` passes; returns whether it held.
+/// Polls `condition` until it is true or `limit` passes, and returns its last value.
 fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
     let start = Instant::now();
     while start.elapsed() < limit {

@@ -33,7 +33,7 @@ pub enum JobError {
     },
 }
 
-/// What is wrong with a value of a job file.
+/// Problem with a value of a job file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Problem {
     /// TOML syntax or a value of the wrong type; the detail is the toml crate's English text.

@@ -39,7 +39,7 @@ pub fn execute(ctx: &mut Context, job: &Job) -> Exit {
 }
 
 /// Runs `argv` (program, then arguments), waits for it and records a
-/// "command" result with its exit code and duration.
+/// "command" result with its exit code or signal and its duration.
 fn run_command(ctx: &mut Context, job: &Job, argv: &[String]) -> Exit {
     let run = commands::own_run(ctx, "command");
     let clock = Instant::now();
@@ -49,46 +49,47 @@ fn run_command(ctx: &mut Context, job: &Job, argv: &[String]) -> Exit {
         .status();
     let duration_ms = clock.elapsed().as_millis() as u64;
 
-    let (exit, detail) = match status {
-        Ok(status) if status.success() => (Exit::Ok, None),
+    let mut data = serde_json::json!({ "argv": argv, "duration_ms": duration_ms });
+    let exit = match status {
         Ok(status) => {
-            let detail = match status.code() {
-                Some(code) => texts::format(ctx.lang, "exit_code", &[("code", &code)]),
-                None => texts::format(ctx.lang, "killed_by", &[("signal", &signal_name(status))]),
-            };
-            print_error(
-                ctx.lang,
-                &texts::format(
-                    ctx.lang,
-                    "command_failed",
-                    &[("program", &argv[0]), ("detail", &detail)],
-                ),
-            );
-            (Exit::Failed, Some(status.to_string()))
+            data["exit_code"] = status.code().into();
+            data["signal"] = status.signal().map(|_| signal_name(status)).into();
+            check_status(ctx, &argv[0], status)
         }
         Err(e) => {
-            print_error(
+            data["error"] = e.to_string().into();
+            let message = texts::format(
                 ctx.lang,
-                &texts::format(
-                    ctx.lang,
-                    "command_not_started",
-                    &[("program", &argv[0]), ("error", &e)],
-                ),
+                "command_not_started",
+                &[("program", &argv[0]), ("error", &e)],
             );
-            (Exit::Failed, Some(e.to_string()))
+            print_error(ctx.lang, &message);
+            Exit::Failed
         }
     };
 
-    let data = serde_json::json!({
-        "argv": argv,
-        "exit_ok": exit == Exit::Ok,
-        "error": detail,
-        "duration_ms": duration_ms,
-    });
     let status_text = if exit == Exit::Ok { "ok" } else { "failed" };
     commands::record(ctx, run, "command", &job.name, status_text, &data);
     commands::finish_own_run(ctx, run, exit);
     exit
+}
+
+/// Returns Ok for a zero exit code; otherwise prints how `program` ended and returns Failed.
+fn check_status(ctx: &Context, program: &str, status: ExitStatus) -> Exit {
+    if status.success() {
+        return Exit::Ok;
+    }
+    let detail = match status.code() {
+        Some(code) => texts::format(ctx.lang, "exit_code", &[("code", &code)]),
+        None => texts::format(ctx.lang, "killed_by", &[("signal", &signal_name(status))]),
+    };
+    let message = texts::format(
+        ctx.lang,
+        "command_failed",
+        &[("program", &program), ("detail", &detail)],
+    );
+    print_error(ctx.lang, &message);
+    Exit::Failed
 }
 
 /// Returns the name of the signal that ended a process, such as "SIGTERM".

@@ -41,7 +41,7 @@ pub struct Job {
     name_position: (usize, usize),
 }
 
-/// What a job does, with its parameters.
+/// Work of a job, with its parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JobKind {
     /// `drkit sync` of these sets; empty means every set.
@@ -345,12 +345,12 @@ impl Checker<'_> {
                 return Err(self.error(kind.span().start, "kind", problem));
             }
         };
-        let given = [
+        let present = [
             ("sets", params.sets.as_ref().map(Spanned::span)),
             ("report", params.report.as_ref().map(Spanned::span)),
             ("argv", params.argv.as_ref().map(Spanned::span)),
         ];
-        for (param, span) in given {
+        for (param, span) in present {
             let Some(span) = span else { continue };
             if param != allowed {
                 let key = format!("params.{param}");
@@ -365,7 +365,7 @@ impl Checker<'_> {
         Ok(job_kind)
     }
 
-    /// Returns the start of the line that holds byte `offset`, past its indent,
+    /// Returns the start of the line that contains byte `offset`, past its indent,
     /// so an error about a whole parameter points at its key.
     fn key_start(&self, offset: usize) -> usize {
         let start = self.text[..offset.min(self.text.len())]

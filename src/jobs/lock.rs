@@ -5,8 +5,8 @@
 //! the job's process group is empty, so two runs of one job never overlap,
 //! whether they come from cron, a timer or a person. The kernel drops the
 //! lock when the holder exits, even by SIGKILL, so no stale lock remains.
-//! The file stores who holds it (pid, run id, start time) for the message
-//! of a run that finds it busy.
+//! The file contains the holder's pid, run id and start time, which a run
+//! that finds the lock busy prints.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};

@@ -32,7 +32,7 @@ use crate::exit::Exit;
 /// Environment variable through which `drkit run` names the job to its child.
 pub const JOB_ENV: &str = "DRKIT_JOB";
 
-/// What `drkit run` was asked to do.
+/// Request of one `drkit run` invocation.
 pub struct RunRequest {
     /// Jobs to run now, by name.
     pub names: Vec<String>,

@@ -13,8 +13,8 @@
 //! only the runner. The runner blocks SIGINT, SIGTERM and SIGHUP and reads
 //! them from a signalfd, then stops the jobs itself (see `runner`). A child
 //! started with `process_group` inherits that signal mask (observed with
-//! Rust 1.95), so `drkit job-exec` unblocks the three signals before it
-//! does anything else; one that arrived in between is delivered then.
+//! Rust 1.95), so `drkit job-exec` unblocks the three signals first. A
+//! signal that arrived before then is delivered at that moment.
 
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -26,14 +26,14 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
-/// How a job process ended.
+/// End of a job process: its exit code, or the signal that ended it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ended {
     Code(i32),
     Signal(Signal),
 }
 
-/// What a `drkit job-exec` child gets from the runner.
+/// Arguments of a `drkit job-exec` child.
 pub struct Launch<'a> {
     pub config: &'a Path,
     pub lang: Option<&'a str>,
@@ -114,7 +114,7 @@ pub fn group_alive(group: Pid) -> bool {
     !matches!(killpg(group, None), Err(Errno::ESRCH))
 }
 
-/// The signals the runner blocks and turns into a stop of its jobs.
+/// Returns the signals that the runner blocks and turns into a stop of its jobs.
 fn stop_signal_set() -> SigSet {
     let mut mask = SigSet::empty();
     for signal in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {

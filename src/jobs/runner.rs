@@ -79,7 +79,7 @@ struct Running<'a> {
     _lock: JobLock,
 }
 
-/// Why and since when a job's group is being stopped.
+/// Stop sequence of a job's process group: its reason, its start and the time of SIGKILL.
 struct Stop {
     reason: StopReason,
     since: Instant,
@@ -282,7 +282,7 @@ fn advance(job: &mut Running, now: Instant) -> bool {
     killed_long_ago
 }
 
-/// How a job ended, as stored and printed.
+/// Outcome of a job, as stored and printed.
 struct Outcome {
     status: RunStatus,
     /// English, for the runs table.
@@ -355,7 +355,7 @@ fn outcome(ctx: &Context, job: &Running, elapsed: Duration) -> Outcome {
             texts::format(lang, "job_ok", &[("name", name), ("secs", &secs)]),
         ),
         (_, ended) => {
-            let how = describe_end(lang, ended);
+            let end_text = describe_end(lang, ended);
             (
                 RunStatus::Failed,
                 format!(
@@ -365,7 +365,7 @@ fn outcome(ctx: &Context, job: &Running, elapsed: Duration) -> Outcome {
                 texts::format(
                     lang,
                     "job_failed",
-                    &[("name", name), ("secs", &secs), ("detail", &how)],
+                    &[("name", name), ("secs", &secs), ("detail", &end_text)],
                 ),
             )
         }
@@ -387,7 +387,7 @@ fn describe_end(lang: crate::i18n::Lang, ended: Option<Ended>) -> String {
     }
 }
 
-/// Adds to the stored detail how the job's process group was stopped.
+/// Returns the note on how the job's process group was stopped, for the stored detail.
 fn stop_note(job: &Running) -> String {
     let Some(stop) = &job.stop else {
         return String::new();

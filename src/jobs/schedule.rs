@@ -4,8 +4,8 @@
 //! Fields, in order: minute (0-59), hour (0-23), day of month (1-31), month
 //! (1-12 or jan-dec) and day of week (0-7 or sun-sat, where 0 and 7 are
 //! Sunday). A field is a comma-separated list of `*`, `N` or `N-M`, each
-//! optionally followed by `/STEP`; `N/STEP` runs from N to the field's
-//! maximum, as cronie reads it. Names are case-insensitive. The aliases
+//! optionally followed by `/STEP`. As in cronie, `N/STEP` runs from N to the
+//! field's maximum. Names are case-insensitive. The aliases
 //! `@hourly`, `@daily`, `@midnight`, `@weekly`, `@monthly`, `@yearly` and
 //! `@annually` stand for their five-field forms.
 //!
@@ -90,7 +90,7 @@ impl FieldKind {
     }
 }
 
-/// What is wrong with a schedule.
+/// Reason a schedule is rejected.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ScheduleProblem {
     /// The expression does not have exactly five fields.
@@ -489,65 +489,71 @@ mod tests {
 
     #[test]
     fn errors_point_at_the_bad_part() {
-        let out_of_range = error("61 * * * *");
-        assert_eq!(out_of_range.offset, 0);
-        assert_eq!(
-            out_of_range.problem,
-            ScheduleProblem::OutOfRange {
-                field: FieldKind::Minute,
-                value: 61
-            }
-        );
-        let hour = error("0 1,25 * * *");
-        assert_eq!(hour.offset, 4);
-        assert_eq!(
-            hour.problem,
-            ScheduleProblem::OutOfRange {
-                field: FieldKind::Hour,
-                value: 25
-            }
-        );
-        let name = error("0 0 * foo *");
-        assert_eq!(name.offset, 6);
-        assert_eq!(
-            name.problem,
-            ScheduleProblem::InvalidValue {
-                field: FieldKind::Month,
-                text: "foo".into()
-            }
-        );
-        let step = error("*/0 * * * *");
-        assert_eq!(step.offset, 2);
-        assert_eq!(
-            step.problem,
-            ScheduleProblem::InvalidStep {
-                field: FieldKind::Minute,
-                text: "0".into()
-            }
-        );
-        let reversed = error("0 0 * * 5-1");
-        assert_eq!(reversed.offset, 8);
-        assert_eq!(
-            reversed.problem,
-            ScheduleProblem::ReversedRange {
-                field: FieldKind::DayOfWeek,
-                text: "5-1".into()
-            }
-        );
-        assert_eq!(
-            error("0 0 0 * *").problem,
-            ScheduleProblem::OutOfRange {
-                field: FieldKind::DayOfMonth,
-                value: 0
-            }
-        );
-        assert_eq!(
-            error("1,,2 * * * *").problem,
-            ScheduleProblem::InvalidValue {
-                field: FieldKind::Minute,
-                text: String::new()
-            }
-        );
+        use FieldKind::{DayOfMonth, DayOfWeek, Hour, Minute, Month};
+        use ScheduleProblem::{InvalidStep, InvalidValue, OutOfRange, ReversedRange};
+        let cases = [
+            (
+                "61 * * * *",
+                0,
+                OutOfRange {
+                    field: Minute,
+                    value: 61,
+                },
+            ),
+            (
+                "0 1,25 * * *",
+                4,
+                OutOfRange {
+                    field: Hour,
+                    value: 25,
+                },
+            ),
+            (
+                "0 0 0 * *",
+                4,
+                OutOfRange {
+                    field: DayOfMonth,
+                    value: 0,
+                },
+            ),
+            (
+                "0 0 * foo *",
+                6,
+                InvalidValue {
+                    field: Month,
+                    text: "foo".into(),
+                },
+            ),
+            (
+                "1,,2 * * * *",
+                2,
+                InvalidValue {
+                    field: Minute,
+                    text: String::new(),
+                },
+            ),
+            (
+                "*/0 * * * *",
+                2,
+                InvalidStep {
+                    field: Minute,
+                    text: "0".into(),
+                },
+            ),
+            (
+                "0 0 * * 5-1",
+                8,
+                ReversedRange {
+                    field: DayOfWeek,
+                    text: "5-1".into(),
+                },
+            ),
+        ];
+        for (text, offset, problem) in cases {
+            let rejected = error(text);
+            assert_eq!(rejected.offset, offset, "offset for {text}");
+            assert_eq!(rejected.problem, problem, "problem for {text}");
+        }
     }
 
     #[test]

@@ -59,7 +59,7 @@ pub const TEXTS: &[Row] = &[
     // The runner.
     ("unknown_job", "no job is named \"{name}\"; the job files in {dir} define: {known}", "ningún trabajo se llama \"{name}\"; los archivos de trabajo de {dir} definen: {known}"),
     ("no_jobs", "(none)", "(ninguno)"),
-    ("job_ok", "{name}: ok in {secs}", "{name}: correcto en {secs}"),
+    ("job_ok", "{name}: ok in {secs}", "{name}: completado sin errores en {secs}"),
     ("job_failed", "{name}: failed after {secs} ({detail})", "{name}: falló tras {secs} ({detail})"),
     ("job_timed_out", "{name}: timed out, exceeded its timeout of {timeout}; its processes were stopped after {secs}", "{name}: superó su límite de tiempo de {timeout}; sus procesos se detuvieron tras {secs}"),
     ("job_interrupted", "{name}: stopped after {secs} because drkit run received {signal}", "{name}: detenido tras {secs} porque drkit run recibió {signal}"),
