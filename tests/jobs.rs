@@ -603,3 +603,35 @@ fn sigterm_to_runner_stops_its_jobs() {
     );
     assert!(group_is_gone(group), "process group {group} is still there");
 }
+
+#[test]
+fn leftover_processes_are_stopped() {
+    let site = Site::new();
+    let pid_file = site.path("pid");
+    let script = format!(
+        "sleep 120 & echo $! > {0}.tmp; mv {0}.tmp {0}",
+        pid_file.display()
+    );
+    site.command_job("spawner", "@hourly", "1m", &script);
+
+    let output = site.run(&["run", "spawner"]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stderr: {}",
+        text(&output.stderr)
+    );
+    let sleeper = read_pid_file(&pid_file);
+    assert_eq!(
+        kill(Pid::from_raw(sleeper), None),
+        Err(Errno::ESRCH),
+        "background sleep {sleeper} is still there"
+    );
+    let runs = site.runs();
+    assert_eq!(runs[0].1, "ok");
+    assert!(
+        runs[0].2.contains("were stopped with SIGTERM"),
+        "{}",
+        runs[0].2
+    );
+}

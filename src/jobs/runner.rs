@@ -97,30 +97,13 @@ enum StopReason {
 /// Locks, records and starts one job. Returns None for a skip, and the exit
 /// code as the error when the job could not start.
 fn start<'a>(ctx: &Context, job: &'a Job) -> Result<Option<Running<'a>>, Exit> {
-    let mut job_lock = match lock::try_lock(&ctx.config.site.data_dir, &job.name) {
-        Ok(Attempt::Acquired(job_lock)) => job_lock,
-        Ok(Attempt::Busy { path, holder }) => {
-            skip(ctx, job, &path, &holder);
-            return Ok(None);
-        }
-        Err(e) => {
-            let path = lock::lock_path(&ctx.config.site.data_dir, &job.name);
-            let detail = format!("cannot open the lock file {}: {e}", path.display());
-            let run_id = ctx.store.begin_run("job", &job.name).ok();
-            return Err(not_started(ctx, job, run_id, &detail));
-        }
+    let Some(mut job_lock) = acquire(ctx, job)? else {
+        return Ok(None);
     };
-    let run_id = match ctx.store.begin_run("job", &job.name) {
-        Ok(id) => id,
-        Err(e) => {
-            return Err(not_started(
-                ctx,
-                job,
-                None,
-                &format!("cannot record the run: {e}"),
-            ))
-        }
-    };
+    let run_id = ctx
+        .store
+        .begin_run("job", &job.name)
+        .map_err(|e| not_started(ctx, job, None, &format!("cannot record the run: {e}")))?;
     job_lock.note_holder(run_id);
 
     let launch = Launch {
@@ -130,18 +113,16 @@ fn start<'a>(ctx: &Context, job: &'a Job) -> Result<Option<Running<'a>>, Exit> {
         job: &job.name,
         run_id,
     };
-    let group = match process::spawn_job(&launch) {
-        Ok(pid) => pid,
-        Err(e) => {
-            return Err(not_started(
-                ctx,
-                job,
-                Some(run_id),
-                &format!("cannot start drkit job-exec: {e}"),
-            ))
-        }
-    };
+    let group = process::spawn_job(&launch).map_err(|e| {
+        not_started(
+            ctx,
+            job,
+            Some(run_id),
+            &format!("cannot start drkit job-exec: {e}"),
+        )
+    })?;
     tracing::info!(job = %job.name, run_id, kind = job.kind.name(), pid = group.as_raw(), timeout = %format_duration(job.timeout), "job started");
+
     Ok(Some(Running {
         job,
         run_id,
@@ -153,33 +134,46 @@ fn start<'a>(ctx: &Context, job: &'a Job) -> Result<Option<Running<'a>>, Exit> {
     }))
 }
 
+/// Takes the job's lock. Returns None after recording a skip when the lock
+/// is busy, and the exit code as the error when the lock file cannot be opened.
+fn acquire(ctx: &Context, job: &Job) -> Result<Option<JobLock>, Exit> {
+    match lock::try_lock(&ctx.config.site.data_dir, &job.name) {
+        Ok(Attempt::Acquired(job_lock)) => Ok(Some(job_lock)),
+        Ok(Attempt::Busy { path, holder }) => {
+            skip(ctx, job, &path, &holder);
+            Ok(None)
+        }
+        Err(e) => {
+            let path = lock::lock_path(&ctx.config.site.data_dir, &job.name);
+            let detail = format!("cannot open the lock file {}: {e}", path.display());
+            let run_id = ctx.store.begin_run("job", &job.name).ok();
+            Err(not_started(ctx, job, run_id, &detail))
+        }
+    }
+}
+
 /// Records and prints a job skipped because another run holds its lock.
 fn skip(ctx: &Context, job: &Job, path: &std::path::Path, holder: &str) {
-    let mut detail = format!("lock {} is held by another run", path.display());
-    if !holder.is_empty() {
-        detail.push_str(&format!(" ({holder})"));
-    }
-    tracing::info!(job = %job.name, lock = %path.display(), holder, "job skipped: its lock is busy");
-    if let Err(e) = ctx.store.record_skipped_run("job", &job.name, &detail) {
-        tracing::error!(job = %job.name, error = %e, "cannot record the skipped run");
-    }
     let holder_note = if holder.is_empty() {
         String::new()
     } else {
         format!(" ({holder})")
     };
-    println!(
-        "{}",
-        texts::format(
-            ctx.lang,
-            "job_skipped",
-            &[
-                ("name", &job.name),
-                ("lock", &path.display()),
-                ("holder", &holder_note)
-            ]
-        )
+    let detail = format!(
+        "lock {} is held by another run{holder_note}",
+        path.display()
     );
+    tracing::info!(job = %job.name, lock = %path.display(), holder, "job skipped: its lock is busy");
+    if let Err(e) = ctx.store.record_skipped_run("job", &job.name, &detail) {
+        tracing::error!(job = %job.name, error = %e, "cannot record the skipped run");
+    }
+
+    let args: [(&str, &dyn std::fmt::Display); 3] = [
+        ("name", &job.name),
+        ("lock", &path.display()),
+        ("holder", &holder_note),
+    ];
+    println!("{}", texts::format(ctx.lang, "job_skipped", &args));
 }
 
 /// Records (when a run exists) and prints a job that could not start.
