@@ -207,18 +207,11 @@ impl Problem {
                 format(lang, "unknown_set_fix", &[("known", &known.join(", "))])
             }
             Problem::EmptySets => format(lang, "empty_sets_fix", &[]),
-            Problem::ParamNotForKind { kind, allowed, .. } => {
-                let allowed = if allowed.is_empty() {
-                    text(lang, "no_params")
-                } else {
-                    allowed
-                };
-                format(
-                    lang,
-                    "param_not_for_kind_fix",
-                    &[("kind", kind), ("allowed", &allowed)],
-                )
-            }
+            Problem::ParamNotForKind { kind, allowed, .. } => format(
+                lang,
+                "param_not_for_kind_fix",
+                &[("kind", kind), ("allowed", allowed)],
+            ),
             Problem::MissingParam { param, .. } if param == "report" => {
                 format(lang, "missing_param_report_fix", &[])
             }

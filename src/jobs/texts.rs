@@ -55,7 +55,6 @@ pub const TEXTS: &[Row] = &[
     ("empty_argv", "the command is empty", "el comando está vacío"),
     ("relative_program", "the program \"{program}\" is not an absolute path", "el programa \"{program}\" no es una ruta absoluta"),
     ("relative_program_fix", "write the program's full path, such as \"/usr/local/bin/backup-hook\"; the command runs without a shell and without a PATH search", "escriba la ruta completa del programa, como \"/usr/local/bin/backup-hook\"; el comando se ejecuta sin shell y sin buscar en PATH"),
-    ("no_params", "none", "ninguno"),
     // The runner.
     ("unknown_job", "no job is named \"{name}\"; the job files in {dir} define: {known}", "ningún trabajo se llama \"{name}\"; los archivos de trabajo de {dir} definen: {known}"),
     ("no_jobs", "(none)", "(ninguno)"),
