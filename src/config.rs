@@ -75,8 +75,19 @@ pub struct Config {
     pub site: Site,
     pub targets: Targets,
     pub sets: Vec<SyncSet>,
-    /// Extra job directory; the shipped `jobs/` folder is read too when it exists.
+    /// The `[jobs] dir` setting; `job_dir` resolves the default.
     pub jobs_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// Returns the folder job files are read from: `[jobs] dir` when set, else
+    /// `jobs` beside the config file.
+    pub fn job_dir(&self) -> PathBuf {
+        match &self.jobs_dir {
+            Some(dir) => dir.clone(),
+            None => self.path.parent().unwrap_or(Path::new("")).join("jobs"),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -507,7 +518,7 @@ fn normalize(path: &Path) -> PathBuf {
 }
 
 /// Converts a byte offset into a 1-based line and column.
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
+pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
