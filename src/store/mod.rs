@@ -177,6 +177,13 @@ impl Store {
             source,
         })?;
         let path = data_dir.join("drkit.db");
+        // Switching to WAL and migrating fail with "database is locked",
+        // without waiting, while another process does the same on a new
+        // database; this lock makes concurrent first opens take turns.
+        let _opening = lock_for_open(data_dir).map_err(|source| StoreError::DataDir {
+            path: data_dir.to_path_buf(),
+            source,
+        })?;
         let conn = Connection::open(&path).map_err(|source| StoreError::Sqlite {
             path: path.clone(),
             source,
@@ -391,6 +398,18 @@ fn parse_time(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
         .unwrap_or_default()
+}
+
+/// Takes the exclusive lock held while the database is opened and migrated.
+fn lock_for_open(data_dir: &Path) -> std::io::Result<nix::fcntl::Flock<std::fs::File>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(data_dir.join("drkit.db.open-lock"))?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, errno)| std::io::Error::from(errno))
 }
 
 /// Creates `path` and its parents; the last component gets mode 0700.
