@@ -4,7 +4,8 @@ use std::path::Path;
 
 use super::folder::Layout;
 use super::{write_file, Action, FileError};
-use crate::i18n::Lang;
+use super::texts::TEXTS;
+use crate::i18n::{self, Lang};
 
 /// One sync set of the demo: name, folder under `primary/` and `replica/`, excludes.
 pub struct DemoSet {
@@ -56,24 +57,23 @@ pub fn write_config(layout: &Layout, lang: Lang) -> Result<(), FileError> {
     write_file(&layout.config(), text)
 }
 
-/// Writes the job files into the demo's jobs folder and returns what they hold.
-///
-/// NOTE: the `[params]` keys (`sets`, `period`) follow the job format as
-/// planned when the demo was written; the job loader decides what it accepts.
-pub fn write_jobs(layout: &Layout) -> Result<Vec<JobFile>, FileError> {
+/// Writes the job files into the demo's jobs folder, with descriptions in
+/// `lang`, and returns what they hold.
+pub fn write_jobs(layout: &Layout, lang: Lang) -> Result<Vec<JobFile>, FileError> {
     let sets: Vec<String> = SETS.iter().map(|s| toml_string(s.name)).collect();
-    let sets = sets.join(", ");
+    let sets = format!("sets = [{}]", sets.join(", "));
     let jobs = [
-        ("sync", "sync", "*/5 * * * *", "20m", format!("sets = [{sets}]")),
-        ("verify", "verify", "30 3 * * *", "2h", format!("sets = [{sets}]")),
-        ("report-daily", "report", "0 6 * * *", "10m", "period = \"daily\"".to_string()),
+        ("sync-all", "sync", "*/5 * * * *", "20m", "job_sync_description", sets.clone()),
+        ("verify-nightly", "verify", "30 3 * * *", "2h", "job_verify_description", sets),
+        ("report-daily", "report", "0 6 * * *", "10m", "job_report_description", "report = \"daily\"".to_string()),
     ];
     let mut written = Vec::new();
-    for (name, kind, schedule, timeout, params) in jobs {
+    for (name, kind, schedule, timeout, description, params) in jobs {
         let file = format!("{name}.toml");
+        let description = toml_string(i18n::text(TEXTS, lang, description));
         let text = format!(
-            "# Written by `drkit demo`.\nname = \"{name}\"\nkind = \"{kind}\"\nschedule = \"{schedule}\"\n\
-             timeout = \"{timeout}\"\n\n[params]\n{params}\n"
+            "# Written by `drkit demo`.\nname = \"{name}\"\nkind = \"{kind}\"\ndescription = {description}\n\
+             schedule = \"{schedule}\"\ntimeout = \"{timeout}\"\n\n[params]\n{params}\n"
         );
         write_file(&layout.jobs().join(&file), text)?;
         written.push(JobFile { file, kind, schedule, timeout });
@@ -131,17 +131,23 @@ mod tests {
     fn job_files_have_the_job_keys() {
         let temp = tempfile::tempdir().unwrap();
         let layout = layout(temp.path());
-        let jobs = write_jobs(&layout).unwrap();
+        let jobs = write_jobs(&layout, Lang::Es).unwrap();
         assert_eq!(jobs.len(), 3);
         for job in &jobs {
             let text = std::fs::read_to_string(layout.jobs().join(&job.file)).unwrap();
             let table: toml::Table = text.parse().unwrap();
-            for key in ["name", "kind", "schedule", "timeout"] {
+            for key in ["name", "kind", "description", "schedule", "timeout"] {
                 assert!(table.get(key).and_then(toml::Value::as_str).is_some(), "{}: {key}", job.file);
             }
             assert!(table.get("params").and_then(toml::Value::as_table).is_some(), "{}: params", job.file);
             assert_eq!(table["kind"].as_str(), Some(job.kind));
             assert_eq!(table["schedule"].as_str().unwrap().split_whitespace().count(), 5);
         }
+        let report = std::fs::read_to_string(layout.jobs().join("report-daily.toml")).unwrap();
+        let report: toml::Table = report.parse().unwrap();
+        assert_eq!(report["params"]["report"].as_str(), Some("daily"));
+        let sync = std::fs::read_to_string(layout.jobs().join("sync-all.toml")).unwrap();
+        let sync: toml::Table = sync.parse().unwrap();
+        assert_eq!(sync["params"]["sets"].as_array().map(Vec::len), Some(3));
     }
 }

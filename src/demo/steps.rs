@@ -73,7 +73,7 @@ impl Demo {
             ],
         );
 
-        let jobs = setup::write_jobs(&layout).map_err(|e| e.localized(lang))?;
+        let jobs = setup::write_jobs(&layout, lang).map_err(|e| e.localized(lang))?;
         out.paragraph("wrote_jobs", &[("dir", &layout.shown(&layout.jobs()).display())]);
         for job in &jobs {
             out.say("job_line", &[("file", &job.file), ("kind", &job.kind), ("schedule", &job.schedule), ("timeout", &job.timeout)]);

@@ -72,6 +72,17 @@ pub const TEXTS: &[Row] = &[
         "  {file}: {kind}, programación \"{schedule}\", tiempo límite {timeout}",
     ),
     (
+        "job_sync_description",
+        "Copy the changed files of every demo set to the replica",
+        "Copia a la réplica los archivos cambiados de cada conjunto de la demostración",
+    ),
+    (
+        "job_verify_description",
+        "Re-hash source and replica of every demo set",
+        "Vuelve a calcular el hash del origen y de la réplica de cada conjunto de la demostración",
+    ),
+    ("job_report_description", "Write the daily report and the status files", "Escribe el informe diario y los archivos de estado"),
+    (
         "config_check_why",
         "First, drkit checks the config and prints what it sets up:",
         "Primero, drkit comprueba la configuración y muestra lo que define:",
