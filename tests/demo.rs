@@ -1,5 +1,5 @@
-//! `drkit demo` end to end: the real binary builds the demo in a temporary
-//! folder and runs every step; the tests then check the files it left.
+//! `drkit demo` end to end. The real binary builds the demo in a temporary
+//! folder and runs every step, then the tests check the files it left.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 const DRKIT: &str = env!("CARGO_BIN_EXE_drkit");
 
-/// Upper bound for one demo run; a debug build takes well under a minute.
+/// Upper bound for one demo run. A debug build took 20 to 40 seconds per run
+/// on the 2-CPU development VM, with the four tests running in parallel.
 const DEMO_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// The replica file the demo corrupts, relative to the `home` set.
@@ -32,7 +33,10 @@ struct Run {
 
 impl Run {
     fn describe(&self) -> String {
-        format!("exit code {:?}\n--- stdout\n{}\n--- stderr\n{}", self.code, self.stdout, self.stderr)
+        format!(
+            "exit code {:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
     }
 }
 
@@ -71,16 +75,28 @@ fn run_demo(cwd: &Path, dir: &str, lang: &str) -> Run {
     };
     Run {
         code: status.code(),
-        stdout: out_reader.join().expect("stdout reader").expect("read stdout"),
-        stderr: err_reader.join().expect("stderr reader").expect("read stderr"),
+        stdout: out_reader
+            .join()
+            .expect("stdout reader")
+            .expect("read stdout"),
+        stderr: err_reader
+            .join()
+            .expect("stderr reader")
+            .expect("read stderr"),
     }
 }
 
 /// One entry of a tree, compared between primary and replica.
 #[derive(Debug, PartialEq, Eq)]
 enum Node {
-    Dir { mode: u32 },
-    File { mode: u32, mtime: i64, bytes: Vec<u8> },
+    Dir {
+        mode: u32,
+    },
+    File {
+        mode: u32,
+        mtime: i64,
+        bytes: Vec<u8>,
+    },
     Symlink(PathBuf),
 }
 
@@ -96,10 +112,14 @@ fn is_excluded(name: &str, is_dir: bool, suffixes: &[&str], folders: &[&str]) ->
 /// excluded entries.
 fn read_tree(root: &Path, suffixes: &[&str], folders: &[&str]) -> BTreeMap<PathBuf, Node> {
     let mut tree = BTreeMap::new();
-    let walk = walkdir::WalkDir::new(root).min_depth(1).follow_links(false).into_iter().filter_entry(|e| {
-        let name = e.file_name().to_string_lossy();
-        !is_excluded(&name, e.file_type().is_dir(), suffixes, folders)
-    });
+    let walk = walkdir::WalkDir::new(root)
+        .min_depth(1)
+        .follow_links(false)
+        .into_iter()
+        .filter_entry(|e| {
+            let name = e.file_name().to_string_lossy();
+            !is_excluded(&name, e.file_type().is_dir(), suffixes, folders)
+        });
     for entry in walk {
         let entry = entry.expect("walk the tree");
         let meta = entry.path().symlink_metadata().expect("stat the entry");
@@ -109,7 +129,11 @@ fn read_tree(root: &Path, suffixes: &[&str], folders: &[&str]) -> BTreeMap<PathB
         } else if meta.is_dir() {
             Node::Dir { mode: meta.mode() }
         } else {
-            Node::File { mode: meta.mode(), mtime: meta.mtime(), bytes: std::fs::read(entry.path()).unwrap() }
+            Node::File {
+                mode: meta.mode(),
+                mtime: meta.mtime(),
+                bytes: std::fs::read(entry.path()).unwrap(),
+            }
         };
         tree.insert(relative, node);
     }
@@ -122,19 +146,48 @@ fn assert_replica_equals_primary(demo: &Path) {
     for (folder, suffixes, folders) in SETS {
         let primary = read_tree(&demo.join("primary").join(folder), suffixes, folders);
         let replica = read_tree(&demo.join("replica").join(folder), suffixes, folders);
-        assert!(primary.len() > 5, "{folder}: only {} entries on the primary", primary.len());
-        let only_primary: Vec<_> = primary.keys().filter(|k| !replica.contains_key(*k)).collect();
-        let only_replica: Vec<_> = replica.keys().filter(|k| !primary.contains_key(*k)).collect();
-        assert!(only_primary.is_empty(), "{folder}: missing on the replica: {only_primary:?}");
-        assert!(only_replica.is_empty(), "{folder}: only on the replica: {only_replica:?}");
-        let differ: Vec<_> = primary.iter().filter(|(k, v)| replica.get(*k) != Some(v)).map(|(k, _)| k).collect();
+        assert!(
+            primary.len() > 5,
+            "{folder}: only {} entries on the primary",
+            primary.len()
+        );
+        let only_primary: Vec<_> = primary
+            .keys()
+            .filter(|k| !replica.contains_key(*k))
+            .collect();
+        let only_replica: Vec<_> = replica
+            .keys()
+            .filter(|k| !primary.contains_key(*k))
+            .collect();
+        assert!(
+            only_primary.is_empty(),
+            "{folder}: missing on the replica: {only_primary:?}"
+        );
+        assert!(
+            only_replica.is_empty(),
+            "{folder}: only on the replica: {only_replica:?}"
+        );
+        let differ: Vec<_> = primary
+            .iter()
+            .filter(|(k, v)| replica.get(*k) != Some(v))
+            .map(|(k, _)| k)
+            .collect();
         assert!(differ.is_empty(), "{folder}: entries differ: {differ:?}");
     }
 
     let site = Path::new("home/example.com");
-    for excluded in ["public_html/wp-content/cache/page-index.html", "tmp/php-upload-7f3a.tmp"] {
-        assert!(demo.join("primary").join(site).join(excluded).is_file(), "{excluded} is on the primary");
-        assert!(!demo.join("replica").join(site).join(excluded).exists(), "{excluded} is not on the replica");
+    for excluded in [
+        "public_html/wp-content/cache/page-index.html",
+        "tmp/php-upload-7f3a.tmp",
+    ] {
+        assert!(
+            demo.join("primary").join(site).join(excluded).is_file(),
+            "{excluded} is on the primary"
+        );
+        assert!(
+            !demo.join("replica").join(site).join(excluded).exists(),
+            "{excluded} is not on the replica"
+        );
     }
 }
 
@@ -159,11 +212,16 @@ fn assert_demo_outcome(demo: &Path, run: &Run) {
     assert!(!versions.is_empty(), "no version of the home set");
     let first = demo.join("replica/.drkit-versions/home").join(&versions[0]);
     assert!(
-        first.join("blog.example.org/public_html/old-post.html").is_file(),
+        first
+            .join("blog.example.org/public_html/old-post.html")
+            .is_file(),
         "the first version keeps the post deleted on the primary"
     );
 
-    assert!(demo.join("reports/index.html").is_file(), "reports/index.html");
+    assert!(
+        demo.join("reports/index.html").is_file(),
+        "reports/index.html"
+    );
     assert!(demo.join(".drkit-demo").is_file(), "marker file");
 }
 
@@ -175,13 +233,25 @@ fn demo_in_english() {
     assert_demo_outcome(&demo, &run);
 
     let out = &run.stdout;
-    assert!(out.contains("$ drkit --config drkit-demo/drkit.toml sync\n"), "{out}");
-    assert!(out.contains(&format!("  different: {CORRUPTED}\n")), "verify lists the corrupted file:\n{out}");
-    assert!(out.contains("As expected, verify exited with code 1"), "{out}");
+    assert!(
+        out.contains("$ drkit --config drkit-demo/drkit.toml sync\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("  different: {CORRUPTED}\n")),
+        "verify lists the corrupted file:\n{out}"
+    );
+    assert!(
+        out.contains("As expected, verify exited with code 1"),
+        "{out}"
+    );
     assert!(out.contains("== Step 7 of 7: daily report =="), "{out}");
     assert!(out.contains("All 7 steps behaved as expected."), "{out}");
     let index = demo.join("reports/index.html");
-    assert!(out.contains(&index.display().to_string()), "the path of index.html is printed:\n{out}");
+    assert!(
+        out.contains(&index.display().to_string()),
+        "the path of index.html is printed:\n{out}"
+    );
 }
 
 #[test]
@@ -192,13 +262,34 @@ fn demo_in_spanish() {
     assert_demo_outcome(&demo, &run);
 
     let out = &run.stdout;
-    assert!(out.contains("== Paso 1 de 7: primera sincronización =="), "{out}");
-    assert!(out.contains("== Paso 5 de 7: corrupción silenciosa en la réplica =="), "{out}");
-    assert!(out.contains(&format!("  distinto: {CORRUPTED}\n")), "verify lists the corrupted file:\n{out}");
-    assert!(out.contains("Como se esperaba, verify terminó con el código 1"), "{out}");
-    assert!(out.contains("home: la réplica coincide con el origen"), "{out}");
-    assert!(out.contains("Los 7 pasos se comportaron como se esperaba."), "{out}");
-    assert!(!out.contains("Step 1 of 7"), "no English step header in the Spanish run:\n{out}");
+    assert!(
+        out.contains("== Paso 1 de 7: primera sincronización =="),
+        "{out}"
+    );
+    assert!(
+        out.contains("== Paso 5 de 7: corrupción silenciosa en la réplica =="),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("  distinto: {CORRUPTED}\n")),
+        "verify lists the corrupted file:\n{out}"
+    );
+    assert!(
+        out.contains("Como se esperaba, verify terminó con el código 1"),
+        "{out}"
+    );
+    assert!(
+        out.contains("home: la réplica coincide con el origen"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Los 7 pasos se comportaron como se esperaba."),
+        "{out}"
+    );
+    assert!(
+        !out.contains("Step 1 of 7"),
+        "no English step header in the Spanish run:\n{out}"
+    );
 
     let config = std::fs::read_to_string(demo.join("drkit.toml")).unwrap();
     assert!(config.contains("language = \"es\""), "{config}");
@@ -215,9 +306,22 @@ fn demo_runs_twice_in_same_folder() {
     let second = run_demo(temp.path(), "drkit-demo", "en");
 
     assert_demo_outcome(&demo, &second);
-    assert!(second.stdout.contains("Removed the files of the previous demo run"), "{}", second.stdout);
-    assert_eq!(home_versions(&demo).len(), 2, "the second run starts without the first run's versions");
-    assert_eq!(std::fs::read_to_string(demo.join("my-notes.txt")).unwrap(), "not made by the demo");
+    assert!(
+        second
+            .stdout
+            .contains("Removed the files of the previous demo run"),
+        "{}",
+        second.stdout
+    );
+    assert_eq!(
+        home_versions(&demo).len(),
+        2,
+        "the second run starts without the first run's versions"
+    );
+    assert_eq!(
+        std::fs::read_to_string(demo.join("my-notes.txt")).unwrap(),
+        "not made by the demo"
+    );
 }
 
 #[test]
@@ -231,7 +335,13 @@ fn demo_rejects_folder_it_did_not_create() {
 
     assert_eq!(run.code, Some(2), "{}", run.describe());
     assert!(run.stderr.contains("no .drkit-demo file"), "{}", run.stderr);
-    let entries: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let entries: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(entries, ["index.html"], "nothing was added to the folder");
-    assert_eq!(std::fs::read_to_string(dir.join("index.html")).unwrap(), "precious");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("index.html")).unwrap(),
+        "precious"
+    );
 }

@@ -2,7 +2,7 @@
 //! second run.
 //!
 //! The demo deletes and rebuilds what it created, so it works only in a new
-//! folder, an empty folder, or a folder that holds its marker file. In a
+//! folder, an empty folder, or a folder that contains its marker file. In a
 //! marked folder it removes only the entries listed in `CREATED`; anything
 //! else a user put there stays.
 
@@ -14,7 +14,14 @@ use super::{create_dir, write_file, Action, FileError};
 pub const MARKER: &str = ".drkit-demo";
 
 /// Entries the demo creates in its folder, besides the marker.
-pub const CREATED: &[&str] = &["primary", "replica", "data", "reports", "jobs", "drkit.toml"];
+pub const CREATED: &[&str] = &[
+    "primary",
+    "replica",
+    "data",
+    "reports",
+    "jobs",
+    "drkit.toml",
+];
 
 /// Paths of the demo folder, absolute for the config and as typed for the output.
 #[derive(Debug, Clone)]
@@ -60,14 +67,14 @@ impl Layout {
     }
 }
 
-/// The folder is ready; `removed_previous` tells whether an earlier demo was removed.
+/// A folder ready for the demo, and whether an earlier demo's files were removed from it.
 #[derive(Debug)]
 pub struct Prepared {
     pub layout: Layout,
     pub removed_previous: bool,
 }
 
-/// Why the demo cannot use the folder.
+/// Reason the demo cannot use a folder.
 #[derive(Debug)]
 pub enum PrepareError {
     /// The path exists and is not a folder.
@@ -84,11 +91,14 @@ impl From<FileError> for PrepareError {
 }
 
 /// Makes `dir` an empty demo folder: creates it, or adopts it when empty, or
-/// removes the previous demo's entries when it holds the marker file.
+/// removes the previous demo's entries when it contains the marker file.
 /// Rejects any other existing path and then changes nothing.
 pub fn prepare(dir: &Path, marker_text: &str) -> Result<Prepared, PrepareError> {
     let root = std::path::absolute(dir).map_err(|e| FileError::new(Action::Read, dir, e))?;
-    let layout = Layout { root: root.clone(), shown: dir.to_path_buf() };
+    let layout = Layout {
+        root: root.clone(),
+        shown: dir.to_path_buf(),
+    };
     let mut removed_previous = false;
 
     match std::fs::metadata(&root) {
@@ -101,10 +111,13 @@ pub fn prepare(dir: &Path, marker_text: &str) -> Result<Prepared, PrepareError> 
     }
 
     write_file(&root.join(MARKER), marker_text)?;
-    Ok(Prepared { layout, removed_previous })
+    Ok(Prepared {
+        layout,
+        removed_previous,
+    })
 }
 
-/// True when `root` holds the marker as a regular file (a symlink does not count).
+/// True when `root` contains the marker as a regular file (a symlink does not count).
 fn has_marker(root: &Path) -> bool {
     std::fs::symlink_metadata(root.join(MARKER)).is_ok_and(|meta| meta.is_file())
 }
@@ -125,7 +138,11 @@ fn remove_created(root: &Path) -> Result<bool, FileError> {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(FileError::new(Action::Read, &path, e)),
         };
-        let result = if meta.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+        let result = if meta.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
         result.map_err(|e| FileError::new(Action::Remove, &path, e))?;
         removed = true;
     }
@@ -172,15 +189,22 @@ mod tests {
         let temp = tempfile::tempdir().unwrap();
         let file = temp.path().join("file");
         std::fs::write(&file, "x").unwrap();
-        assert!(matches!(prepare(&file, "marker"), Err(PrepareError::NotAFolder(_))));
+        assert!(matches!(
+            prepare(&file, "marker"),
+            Err(PrepareError::NotAFolder(_))
+        ));
     }
 
     #[test]
     fn prepare_rejects_symlinked_marker() {
         let temp = tempfile::tempdir().unwrap();
         std::fs::write(temp.path().join("elsewhere"), "x").unwrap();
-        std::os::unix::fs::symlink(temp.path().join("elsewhere"), temp.path().join(MARKER)).unwrap();
-        assert!(matches!(prepare(temp.path(), "marker"), Err(PrepareError::NotDemoFolder(_))));
+        std::os::unix::fs::symlink(temp.path().join("elsewhere"), temp.path().join(MARKER))
+            .unwrap();
+        assert!(matches!(
+            prepare(temp.path(), "marker"),
+            Err(PrepareError::NotDemoFolder(_))
+        ));
     }
 
     #[test]
@@ -203,13 +227,25 @@ mod tests {
         assert!(!root.join("drkit.toml").exists());
         assert!(root.join("replica").symlink_metadata().is_err());
         assert!(root.join("user-notes.txt").is_file());
-        assert!(outside.path().join("keep.txt").is_file(), "a symlink's target is left alone");
+        assert!(
+            outside.path().join("keep.txt").is_file(),
+            "a symlink's target is left alone"
+        );
     }
 
     #[test]
     fn shown_paths_keep_the_typed_folder() {
-        let layout = Layout { root: PathBuf::from("/cwd/drkit-demo"), shown: PathBuf::from("drkit-demo") };
-        assert_eq!(layout.shown(&layout.replica().join("home")), PathBuf::from("drkit-demo/replica/home"));
-        assert_eq!(layout.shown(Path::new("/elsewhere")), PathBuf::from("/elsewhere"));
+        let layout = Layout {
+            root: PathBuf::from("/cwd/drkit-demo"),
+            shown: PathBuf::from("drkit-demo"),
+        };
+        assert_eq!(
+            layout.shown(&layout.replica().join("home")),
+            PathBuf::from("drkit-demo/replica/home")
+        );
+        assert_eq!(
+            layout.shown(Path::new("/elsewhere")),
+            PathBuf::from("/elsewhere")
+        );
     }
 }

@@ -13,8 +13,30 @@ use super::primary::{fake_image, seed_for};
 use super::{write_file, FileError};
 
 const WORDS: &[&str] = &[
-    "post", "meta", "query", "cache", "user", "option", "term", "comment", "media", "theme", "widget", "menu", "block",
-    "image", "feed", "rewrite", "nonce", "locale", "template", "sidebar", "revision", "taxonomy", "shortcode", "embed",
+    "post",
+    "meta",
+    "query",
+    "cache",
+    "user",
+    "option",
+    "term",
+    "comment",
+    "media",
+    "theme",
+    "widget",
+    "menu",
+    "block",
+    "image",
+    "feed",
+    "rewrite",
+    "nonce",
+    "locale",
+    "template",
+    "sidebar",
+    "revision",
+    "taxonomy",
+    "shortcode",
+    "embed",
 ];
 
 /// Writes the WordPress-like tree of `domain` into `public_html`.
@@ -24,7 +46,14 @@ pub fn build(public_html: &Path, domain: &str) -> Result<(), FileError> {
 
     w("index.php", front_controller())?;
     w("wp-config.php", wp_config(domain))?;
-    for name in ["wp-load", "wp-login", "wp-settings", "wp-cron", "wp-mail", "xmlrpc"] {
+    for name in [
+        "wp-load",
+        "wp-login",
+        "wp-settings",
+        "wp-cron",
+        "wp-mail",
+        "xmlrpc",
+    ] {
         w(&format!("{name}.php"), php_file(&mut rng, name))?;
     }
     w("readme.html", html_page(&mut rng, "ReadMe"))?;
@@ -39,26 +68,41 @@ pub fn build(public_html: &Path, domain: &str) -> Result<(), FileError> {
         w(&format!("wp-admin/js/{name}.js"), js_file(&mut rng, &name))?;
     }
     for i in 0..4 {
-        write_file(&public_html.join(format!("wp-admin/images/icon-{i}.png")), fake_image(&mut rng, 500, 3_000))?;
+        write_file(
+            &public_html.join(format!("wp-admin/images/icon-{i}.png")),
+            fake_image(&mut rng, 500, 3_000),
+        )?;
     }
 
     for i in 0..40 {
         let name = file_name("class-wp", i);
-        w(&format!("wp-includes/{name}.php"), php_file(&mut rng, &name))?;
+        w(
+            &format!("wp-includes/{name}.php"),
+            php_file(&mut rng, &name),
+        )?;
     }
     for i in 0..10 {
         let name = file_name("wp", i);
-        w(&format!("wp-includes/js/{name}.js"), js_file(&mut rng, &name))?;
+        w(
+            &format!("wp-includes/js/{name}.js"),
+            js_file(&mut rng, &name),
+        )?;
     }
     for i in 0..5 {
-        w(&format!("wp-includes/css/{}.css", file_name("dist", i)), css_file(&mut rng))?;
+        w(
+            &format!("wp-includes/css/{}.css", file_name("dist", i)),
+            css_file(&mut rng),
+        )?;
     }
 
     write_theme(public_html, &mut rng)?;
     for plugin in ["contact-form", "seo-tools"] {
         for i in 0..6 {
             let name = file_name(plugin, i);
-            w(&format!("wp-content/plugins/{plugin}/{name}.php"), php_file(&mut rng, &name))?;
+            w(
+                &format!("wp-content/plugins/{plugin}/{name}.php"),
+                php_file(&mut rng, &name),
+            )?;
         }
     }
     for month in ["01", "02", "04", "07", "09", "11"] {
@@ -70,18 +114,39 @@ pub fn build(public_html: &Path, domain: &str) -> Result<(), FileError> {
 
 fn write_theme(public_html: &Path, rng: &mut StdRng) -> Result<(), FileError> {
     let theme = public_html.join("wp-content/themes/site");
-    write_file(&theme.join("style.css"), format!("/*\nTheme Name: Site\nVersion: 1.4\n*/\n{}", css_file(rng)))?;
-    for name in ["functions", "index", "header", "footer", "single", "page", "404", "search"] {
+    write_file(
+        &theme.join("style.css"),
+        format!("/*\nTheme Name: Site\nVersion: 1.4\n*/\n{}", css_file(rng)),
+    )?;
+    for name in [
+        "functions",
+        "index",
+        "header",
+        "footer",
+        "single",
+        "page",
+        "404",
+        "search",
+    ] {
         write_file(&theme.join(format!("{name}.php")), php_file(rng, name))?;
     }
     for i in 0..3 {
-        write_file(&theme.join(format!("assets/css/part-{i}.css")), css_file(rng))?;
+        write_file(
+            &theme.join(format!("assets/css/part-{i}.css")),
+            css_file(rng),
+        )?;
     }
     for i in 0..2 {
         let name = format!("theme-{i}");
-        write_file(&theme.join(format!("assets/js/{name}.js")), js_file(rng, &name))?;
+        write_file(
+            &theme.join(format!("assets/js/{name}.js")),
+            js_file(rng, &name),
+        )?;
     }
-    write_file(&theme.join("screenshot.png"), fake_image(rng, 8_000, 20_000))
+    write_file(
+        &theme.join("screenshot.png"),
+        fake_image(rng, 8_000, 20_000),
+    )
 }
 
 /// Returns a unique name for index `i`: `prefix-post`, …, then `prefix-post-2`, ….
@@ -111,7 +176,9 @@ fn wp_config(domain: &str) -> String {
 }
 
 fn php_file(rng: &mut StdRng, name: &str) -> String {
-    let mut out = format!("<?php\n/**\n * {name}: functions of this component.\n *\n * @package WordPress\n */\n\n");
+    let mut out = format!(
+        "<?php\n/**\n * {name}: functions of this component.\n *\n * @package WordPress\n */\n\n"
+    );
     for _ in 0..rng.gen_range(2..12) {
         let a = WORDS.choose(rng).expect("WORDS is not empty");
         let b = WORDS.choose(rng).expect("WORDS is not empty");
@@ -130,7 +197,9 @@ fn css_file(rng: &mut StdRng) -> String {
         let class = WORDS.choose(rng).expect("WORDS is not empty");
         let margin = rng.gen_range(0..32);
         let color: u32 = rng.gen_range(0..0x100_0000);
-        out.push_str(&format!(".wp-{class} {{\n\tmargin: {margin}px 0;\n\tcolor: #{color:06x};\n}}\n\n"));
+        out.push_str(&format!(
+            ".wp-{class} {{\n\tmargin: {margin}px 0;\n\tcolor: #{color:06x};\n}}\n\n"
+        ));
     }
     out
 }
@@ -150,7 +219,9 @@ fn html_page(rng: &mut StdRng, title: &str) -> String {
     let mut out = format!("<!DOCTYPE html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\"><title>{title}</title></head>\n<body>\n");
     for _ in 0..rng.gen_range(3..10) {
         let word = WORDS.choose(rng).expect("WORDS is not empty");
-        out.push_str(&format!("<p>The {word} screen lists every {word} of the site.</p>\n"));
+        out.push_str(&format!(
+            "<p>The {word} screen lists every {word} of the site.</p>\n"
+        ));
     }
     out.push_str("</body>\n</html>\n");
     out
@@ -165,7 +236,12 @@ mod tests {
             .into_iter()
             .filter_map(Result::ok)
             .filter(|e| e.file_type().is_file())
-            .map(|e| (e.path().strip_prefix(root).unwrap().to_path_buf(), std::fs::read(e.path()).unwrap()))
+            .map(|e| {
+                (
+                    e.path().strip_prefix(root).unwrap().to_path_buf(),
+                    std::fs::read(e.path()).unwrap(),
+                )
+            })
             .collect();
         files.sort();
         files
@@ -199,7 +275,8 @@ mod tests {
 
     #[test]
     fn file_names_are_unique() {
-        let names: std::collections::HashSet<String> = (0..100).map(|i| file_name("x", i)).collect();
+        let names: std::collections::HashSet<String> =
+            (0..100).map(|i| file_name("x", i)).collect();
         assert_eq!(names.len(), 100);
     }
 }

@@ -10,6 +10,7 @@ mod changes;
 mod folder;
 mod generated;
 mod primary;
+mod runner;
 mod server_files;
 mod setup;
 mod steps;
@@ -24,9 +25,9 @@ use crate::i18n::Lang;
 use folder::PrepareError;
 use texts::Output;
 
-/// Builds the demo under `dir` and runs the main job on it; exits 0 when
-/// every step behaved as expected, 1 when one did not, 2 when `dir` cannot
-/// be used.
+/// Builds the demo under `dir` and runs the main job on it. Returns 0 when
+/// every step behaved as expected, 1 when one did not, and 2 when `dir`
+/// cannot be used.
 pub fn run(dir: &Path, lang: Lang) -> Exit {
     let out = Output::new(lang);
     let layout = match folder::prepare(dir, out.text("marker_text")) {
@@ -43,7 +44,10 @@ pub fn run(dir: &Path, lang: Lang) -> Exit {
             return Exit::Usage;
         }
         Err(PrepareError::NotDemoFolder(path)) => {
-            out.error(&out.format("not_demo_folder", &[("dir", &path.display()), ("marker", &folder::MARKER)]));
+            out.error(&out.format(
+                "not_demo_folder",
+                &[("dir", &path.display()), ("marker", &folder::MARKER)],
+            ));
             return Exit::Usage;
         }
         Err(PrepareError::File(e)) => {
@@ -52,7 +56,7 @@ pub fn run(dir: &Path, lang: Lang) -> Exit {
         }
     };
 
-    let mut demo = match steps::Demo::setup(layout, out) {
+    let mut demo = match runner::Demo::setup(layout, out) {
         Ok(demo) => demo,
         Err(failure) => {
             out.error(&out.format("setup_failed", &[("reason", &failure)]));
@@ -71,7 +75,7 @@ pub struct FileError {
     pub source: io::Error,
 }
 
-/// What the demo was doing with a file when it failed.
+/// The file operation that failed.
 #[derive(Debug, Clone, Copy)]
 pub enum Action {
     Create,
@@ -97,7 +101,11 @@ impl fmt::Display for Action {
 
 impl FileError {
     fn new(action: Action, path: &Path, source: io::Error) -> FileError {
-        FileError { action, path: path.to_path_buf(), source }
+        FileError {
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
     }
 
     /// Returns the message in the user's language.
@@ -110,7 +118,11 @@ impl FileError {
             Action::Remove => "io_remove",
             Action::Link => "io_link",
         };
-        texts::format(lang, key, &[("path", &self.path.display()), ("error", &self.source)])
+        texts::format(
+            lang,
+            key,
+            &[("path", &self.path.display()), ("error", &self.source)],
+        )
     }
 }
 

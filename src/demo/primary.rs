@@ -18,10 +18,10 @@ use super::{create_dir, symlink, write_file, Action, FileError};
 /// second the upload, the third the deletion.
 pub const DOMAINS: [&str; 3] = ["example.com", "shop.example.net", "blog.example.org"];
 
-/// Where the Debian `wordpress` package installs the WordPress tree.
+/// Install folder of the WordPress tree in the Debian `wordpress` package.
 pub const WORDPRESS_DIR: &str = "/usr/share/wordpress";
 
-/// Where each domain's WordPress code came from.
+/// Origin of each domain's WordPress code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SiteCode {
     /// Copied from this installed tree.
@@ -30,7 +30,7 @@ pub enum SiteCode {
     Generated,
 }
 
-/// What `build` made.
+/// Summary of the tree `build` made.
 #[derive(Debug)]
 pub struct Built {
     pub code: SiteCode,
@@ -63,7 +63,10 @@ pub fn build(primary: &Path, wordpress: Option<&Path>) -> Result<Built, FileErro
         Some(tree) => SiteCode::WordPress(tree.to_path_buf()),
         None => SiteCode::Generated,
     };
-    Ok(Built { code, entries: count_entries(primary) })
+    Ok(Built {
+        code,
+        entries: count_entries(primary),
+    })
 }
 
 /// Copies the tree at `from` to `to`: folders and files with their mode and
@@ -77,24 +80,31 @@ pub fn copy_tree(from: &Path, to: &Path) -> Result<(), FileError> {
             let path = e.path().unwrap_or(from).to_path_buf();
             FileError::new(Action::Read, &path, e.into())
         })?;
-        let relative = item.path().strip_prefix(from).expect("walkdir stays under its root");
+        let relative = item
+            .path()
+            .strip_prefix(from)
+            .expect("walkdir stays under its root");
         let dest = to.join(relative);
         let kind = item.file_type();
         if kind.is_dir() {
             create_dir(&dest)?;
             folders.push((dest, item.path().to_path_buf()));
         } else if kind.is_symlink() {
-            let target = std::fs::read_link(item.path()).map_err(|e| FileError::new(Action::Read, item.path(), e))?;
+            let target = std::fs::read_link(item.path())
+                .map_err(|e| FileError::new(Action::Read, item.path(), e))?;
             symlink(&target, &dest)?;
         } else if kind.is_file() {
-            std::fs::copy(item.path(), &dest).map_err(|e| FileError::new(Action::Copy, item.path(), e))?;
+            std::fs::copy(item.path(), &dest)
+                .map_err(|e| FileError::new(Action::Copy, item.path(), e))?;
             copy_mtime(item.path(), &dest)?;
         }
     }
     // Folder modes and mtimes go last, because adding the files changed them.
     for (dest, source) in folders.iter().rev() {
-        let meta = std::fs::metadata(source).map_err(|e| FileError::new(Action::Read, source, e))?;
-        std::fs::set_permissions(dest, meta.permissions()).map_err(|e| FileError::new(Action::Write, dest, e))?;
+        let meta =
+            std::fs::metadata(source).map_err(|e| FileError::new(Action::Read, source, e))?;
+        std::fs::set_permissions(dest, meta.permissions())
+            .map_err(|e| FileError::new(Action::Write, dest, e))?;
         copy_mtime(source, dest)?;
     }
     Ok(())
@@ -126,8 +136,14 @@ fn write_domain_content(home: &Path, domain: &str, index: usize) -> Result<(), F
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed_for(domain));
     write_file(&home.join(ABOUT_PAGE), about_page(domain))?;
     write_file(&home.join(TEAM_PHOTO), fake_image(&mut rng, 40_000, 90_000))?;
-    write_file(&home.join("public_html/wp-content/uploads/2025/05/storefront.jpg"), fake_image(&mut rng, 30_000, 70_000))?;
-    write_file(&home.join("public_html/wp-content/uploads/2025/05/logo.png"), fake_image(&mut rng, 2_000, 8_000))?;
+    write_file(
+        &home.join("public_html/wp-content/uploads/2025/05/storefront.jpg"),
+        fake_image(&mut rng, 30_000, 70_000),
+    )?;
+    write_file(
+        &home.join("public_html/wp-content/uploads/2025/05/logo.png"),
+        fake_image(&mut rng, 2_000, 8_000),
+    )?;
     if index == 2 {
         write_file(&home.join(OLD_POST), old_post(domain))?;
     }
@@ -135,9 +151,15 @@ fn write_domain_content(home: &Path, domain: &str, index: usize) -> Result<(), F
     // Excluded by the demo's config: page cache and temporary uploads.
     for page in ["index", "about", "contact"] {
         let cached = format!("<!-- cached copy of /{page} -->\n{}", about_page(domain));
-        write_file(&home.join(format!("public_html/wp-content/cache/page-{page}.html")), cached)?;
+        write_file(
+            &home.join(format!("public_html/wp-content/cache/page-{page}.html")),
+            cached,
+        )?;
     }
-    write_file(&home.join("tmp/php-upload-7f3a.tmp"), fake_image(&mut rng, 1_000, 4_000))?;
+    write_file(
+        &home.join("tmp/php-upload-7f3a.tmp"),
+        fake_image(&mut rng, 1_000, 4_000),
+    )?;
 
     // Virtualmin links the domain's logs from its home; the sync keeps the links.
     for log in ["access_log", "error_log"] {
@@ -152,15 +174,20 @@ fn write_domain_content(home: &Path, domain: &str, index: usize) -> Result<(), F
 fn write_mailbox(home: &Path, domain: &str) -> Result<(), FileError> {
     let maildir = home.join("Maildir");
     create_dir(&maildir.join("tmp"))?;
-    let message = |subject: &str| {
+    let message = |id: u32, subject: &str| {
         format!(
-            "From: webmaster@{domain}\nTo: info@{domain}\nSubject: {subject}\nDate: Tue, 03 Jun 2025 09:12:44 +0000\n\
-             Message-ID: <{subject_id}@{domain}>\n\n{subject}.\n",
-            subject_id = subject.len()
+            "From: webmaster@{domain}\nTo: info@{domain}\nSubject: {subject}\n\
+             Date: Tue, 03 Jun 2025 09:12:44 +0000\nMessage-ID: <{id}.demo@{domain}>\n\n{subject}.\n"
         )
     };
-    write_file(&maildir.join("cur/1748941964.M12P3301.primary:2,S"), message("Backup finished"))?;
-    write_file(&maildir.join("new/1748942301.M4P3390.primary"), message("New contact form message"))
+    write_file(
+        &maildir.join("cur/1748941964.M12P3301.primary:2,S"),
+        message(1, "Backup finished"),
+    )?;
+    write_file(
+        &maildir.join("new/1748942301.M4P3390.primary"),
+        message(2, "New contact form message"),
+    )
 }
 
 fn about_page(domain: &str) -> String {
@@ -225,9 +252,18 @@ mod tests {
         let to = temp.path().join("to");
         copy_tree(&from, &to).unwrap();
 
-        assert_eq!(std::fs::read(to.join("sub/page.php")).unwrap(), b"<?php echo 1;");
-        assert_eq!(std::fs::read_link(to.join(".htaccess")).unwrap(), Path::new("/etc/wordpress/htaccess"));
-        assert_eq!(std::fs::read_link(to.join("sub/link.js")).unwrap(), Path::new("../../outside"));
+        assert_eq!(
+            std::fs::read(to.join("sub/page.php")).unwrap(),
+            b"<?php echo 1;"
+        );
+        assert_eq!(
+            std::fs::read_link(to.join(".htaccess")).unwrap(),
+            Path::new("/etc/wordpress/htaccess")
+        );
+        assert_eq!(
+            std::fs::read_link(to.join("sub/link.js")).unwrap(),
+            Path::new("../../outside")
+        );
     }
 
     #[test]
@@ -237,13 +273,28 @@ mod tests {
         assert_eq!(built.code, SiteCode::Generated);
         for domain in DOMAINS {
             let home = temp.path().join("home").join(domain);
-            assert!(home.join("public_html/index.php").is_file(), "{domain}: index.php");
+            assert!(
+                home.join("public_html/index.php").is_file(),
+                "{domain}: index.php"
+            );
             assert!(home.join(ABOUT_PAGE).is_file(), "{domain}: about page");
             assert!(home.join(TEAM_PHOTO).is_file(), "{domain}: team photo");
-            assert!(home.join("logs/access_log").symlink_metadata().unwrap().file_type().is_symlink());
-            assert!(temp.path().join(format!("etc/apache2/sites-available/{domain}.conf")).is_file());
+            assert!(home
+                .join("logs/access_log")
+                .symlink_metadata()
+                .unwrap()
+                .file_type()
+                .is_symlink());
+            assert!(temp
+                .path()
+                .join(format!("etc/apache2/sites-available/{domain}.conf"))
+                .is_file());
         }
-        assert!(temp.path().join("home/blog.example.org").join(OLD_POST).is_file());
+        assert!(temp
+            .path()
+            .join("home/blog.example.org")
+            .join(OLD_POST)
+            .is_file());
         assert!(temp.path().join("etc/webmin/miniserv.conf").is_file());
         assert!(built.entries > 300, "only {} entries", built.entries);
     }
@@ -254,6 +305,9 @@ mod tests {
         let b = tempfile::tempdir().unwrap();
         write_domain_content(a.path(), "example.com", 0).unwrap();
         write_domain_content(b.path(), "example.com", 0).unwrap();
-        assert_eq!(std::fs::read(a.path().join(TEAM_PHOTO)).unwrap(), std::fs::read(b.path().join(TEAM_PHOTO)).unwrap());
+        assert_eq!(
+            std::fs::read(a.path().join(TEAM_PHOTO)).unwrap(),
+            std::fs::read(b.path().join(TEAM_PHOTO)).unwrap()
+        );
     }
 }

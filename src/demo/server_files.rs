@@ -18,8 +18,14 @@ pub fn write_apache(apache: &Path, domains: &[&str]) -> Result<(), FileError> {
     for (index, domain) in domains.iter().enumerate() {
         let uid = 1001 + index;
         let file = format!("{domain}.conf");
-        write_file(&apache.join("sites-available").join(&file), virtual_host(domain, uid))?;
-        symlink(&Path::new("../sites-available").join(&file), &apache.join("sites-enabled").join(&file))?;
+        write_file(
+            &apache.join("sites-available").join(&file),
+            virtual_host(domain, uid),
+        )?;
+        symlink(
+            &Path::new("../sites-available").join(&file),
+            &apache.join("sites-enabled").join(&file),
+        )?;
     }
     Ok(())
 }
@@ -74,7 +80,7 @@ pub fn write_webmin(webmin: &Path, domains: &[&str]) -> Result<(), FileError> {
         "os_type=debian-linux\nos_version=12\nreal_os_type=Debian Linux\nreal_os_version=12\nlang=en\n\
          theme=authentic-theme\nwebprefix=\nreferers_none=1\nlogfiles=1\nlogtime=168\n",
     )?;
-    // "x" in the password field tells Webmin to check the Unix password; no hash is stored here.
+    // With "x" in the password field Webmin checks the Unix password, so no hash is stored here.
     write_file(&webmin.join("miniserv.users"), "root:x:0\n")?;
     write_file(
         &webmin.join("webmin.acl"),

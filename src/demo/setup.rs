@@ -3,8 +3,8 @@
 use std::path::Path;
 
 use super::folder::Layout;
-use super::{write_file, Action, FileError};
 use super::texts::TEXTS;
+use super::{write_file, Action, FileError};
 use crate::i18n::{self, Lang};
 
 /// One sync set of the demo: name, folder under `primary/` and `replica/`, excludes.
@@ -15,9 +15,21 @@ pub struct DemoSet {
 }
 
 pub const SETS: [DemoSet; 3] = [
-    DemoSet { name: "home", folder: "home", exclude: &["*.tmp", "cache/"] },
-    DemoSet { name: "apache", folder: "etc/apache2", exclude: &["*.tmp", "*~"] },
-    DemoSet { name: "webmin", folder: "etc/webmin", exclude: &["*.tmp", "*.pid"] },
+    DemoSet {
+        name: "home",
+        folder: "home",
+        exclude: &["*.tmp", "cache/"],
+    },
+    DemoSet {
+        name: "apache",
+        folder: "etc/apache2",
+        exclude: &["*.tmp", "*~"],
+    },
+    DemoSet {
+        name: "webmin",
+        folder: "etc/webmin",
+        exclude: &["*.tmp", "*.pid"],
+    },
 ];
 
 /// Versions kept per set.
@@ -63,9 +75,30 @@ pub fn write_jobs(layout: &Layout, lang: Lang) -> Result<Vec<JobFile>, FileError
     let sets: Vec<String> = SETS.iter().map(|s| toml_string(s.name)).collect();
     let sets = format!("sets = [{}]", sets.join(", "));
     let jobs = [
-        ("sync-all", "sync", "*/5 * * * *", "20m", "job_sync_description", sets.clone()),
-        ("verify-nightly", "verify", "30 3 * * *", "2h", "job_verify_description", sets),
-        ("report-daily", "report", "0 6 * * *", "10m", "job_report_description", "report = \"daily\"".to_string()),
+        (
+            "sync-all",
+            "sync",
+            "*/5 * * * *",
+            "20m",
+            "job_sync_description",
+            sets.clone(),
+        ),
+        (
+            "verify-nightly",
+            "verify",
+            "30 3 * * *",
+            "2h",
+            "job_verify_description",
+            sets,
+        ),
+        (
+            "report-daily",
+            "report",
+            "0 6 * * *",
+            "10m",
+            "job_report_description",
+            "report = \"daily\"".to_string(),
+        ),
     ];
     let mut written = Vec::new();
     for (name, kind, schedule, timeout, description, params) in jobs {
@@ -76,7 +109,12 @@ pub fn write_jobs(layout: &Layout, lang: Lang) -> Result<Vec<JobFile>, FileError
              schedule = \"{schedule}\"\ntimeout = \"{timeout}\"\n\n[params]\n{params}\n"
         );
         write_file(&layout.jobs().join(&file), text)?;
-        written.push(JobFile { file, kind, schedule, timeout });
+        written.push(JobFile {
+            file,
+            kind,
+            schedule,
+            timeout,
+        });
     }
     Ok(written)
 }
@@ -88,7 +126,10 @@ fn quote_path(path: &Path) -> Result<String, FileError> {
         None => Err(FileError::new(
             Action::Write,
             path,
-            std::io::Error::new(std::io::ErrorKind::InvalidData, "the config only accepts UTF-8 paths"),
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "the config only accepts UTF-8 paths",
+            ),
         )),
     }
 }
@@ -103,7 +144,10 @@ mod tests {
     use std::path::PathBuf;
 
     fn layout(root: &Path) -> Layout {
-        Layout { root: root.to_path_buf(), shown: PathBuf::from("demo") }
+        Layout {
+            root: root.to_path_buf(),
+            shown: PathBuf::from("demo"),
+        }
     }
 
     #[test]
@@ -137,11 +181,29 @@ mod tests {
             let text = std::fs::read_to_string(layout.jobs().join(&job.file)).unwrap();
             let table: toml::Table = text.parse().unwrap();
             for key in ["name", "kind", "description", "schedule", "timeout"] {
-                assert!(table.get(key).and_then(toml::Value::as_str).is_some(), "{}: {key}", job.file);
+                assert!(
+                    table.get(key).and_then(toml::Value::as_str).is_some(),
+                    "{}: {key}",
+                    job.file
+                );
             }
-            assert!(table.get("params").and_then(toml::Value::as_table).is_some(), "{}: params", job.file);
+            assert!(
+                table
+                    .get("params")
+                    .and_then(toml::Value::as_table)
+                    .is_some(),
+                "{}: params",
+                job.file
+            );
             assert_eq!(table["kind"].as_str(), Some(job.kind));
-            assert_eq!(table["schedule"].as_str().unwrap().split_whitespace().count(), 5);
+            assert_eq!(
+                table["schedule"]
+                    .as_str()
+                    .unwrap()
+                    .split_whitespace()
+                    .count(),
+                5
+            );
         }
         let report = std::fs::read_to_string(layout.jobs().join("report-daily.toml")).unwrap();
         let report: toml::Table = report.parse().unwrap();

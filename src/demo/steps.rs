@@ -1,29 +1,13 @@
-//! The demo's setup and its seven steps. Each step explains what it does
-//! and why, runs drkit as a separate process with the command a user would
-//! type, and checks the outcome on disk or in the state database.
-
-use std::path::{Path, PathBuf};
-use std::process::Command;
+//! The demo's seven steps. Each step explains what it does and why, runs
+//! drkit with the command a user would type, and checks the outcome on disk
+//! or in the state database.
 
 use super::changes;
-use super::folder::Layout;
-use super::primary::{self, SiteCode};
-use super::setup;
-use super::texts::Output;
+use super::primary;
+use super::runner::{Demo, Failure};
 use super::{Action, FileError};
-use crate::config::{Config, SyncSet};
+use crate::config::SyncSet;
 use crate::exit::Exit;
-
-/// A step's failure, as a sentence in the user's language.
-type Failure = String;
-
-/// The demo folder, its loaded config and the binary that runs the commands.
-pub struct Demo {
-    layout: Layout,
-    out: Output,
-    exe: PathBuf,
-    config: Config,
-}
 
 struct Step {
     /// Text key of the step's title.
@@ -32,111 +16,35 @@ struct Step {
 }
 
 const STEPS: [Step; 7] = [
-    Step { title: "step1_title", run: first_sync },
-    Step { title: "step2_title", run: change_primary },
-    Step { title: "step3_title", run: second_sync },
-    Step { title: "step4_title", run: verify_clean },
-    Step { title: "step5_title", run: corrupt_replica },
-    Step { title: "step6_title", run: repair },
-    Step { title: "step7_title", run: daily_report },
+    Step {
+        title: "step1_title",
+        run: first_sync,
+    },
+    Step {
+        title: "step2_title",
+        run: change_primary,
+    },
+    Step {
+        title: "step3_title",
+        run: second_sync,
+    },
+    Step {
+        title: "step4_title",
+        run: verify_clean,
+    },
+    Step {
+        title: "step5_title",
+        run: corrupt_replica,
+    },
+    Step {
+        title: "step6_title",
+        run: repair,
+    },
+    Step {
+        title: "step7_title",
+        run: daily_report,
+    },
 ];
-
-impl Demo {
-    /// Builds the primary, writes the config and job files, and checks the
-    /// config with `drkit config check`.
-    pub fn setup(layout: Layout, out: Output) -> Result<Demo, Failure> {
-        let lang = out.lang();
-        let exe = std::env::current_exe().map_err(|e| out.format("no_exe", &[("error", &e)]))?;
-
-        let wordpress = primary::installed_wordpress();
-        let built = primary::build(&layout.primary(), wordpress.as_deref()).map_err(|e| e.localized(lang))?;
-        let shown_primary = layout.shown(&layout.primary());
-        match &built.code {
-            SiteCode::WordPress(tree) => out.paragraph(
-                "built_wordpress",
-                &[("path", &shown_primary.display()), ("tree", &tree.display()), ("count", &built.entries)],
-            ),
-            SiteCode::Generated => out.paragraph(
-                "built_generated",
-                &[("path", &shown_primary.display()), ("tree", &primary::WORDPRESS_DIR), ("count", &built.entries)],
-            ),
-        }
-
-        setup::write_config(&layout, lang).map_err(|e| e.localized(lang))?;
-        let config = crate::config::load(&layout.config(), Some(lang)).map_err(|e| e.to_string())?;
-        out.paragraph(
-            "wrote_config",
-            &[
-                ("path", &layout.shown(&layout.config()).display()),
-                ("replica", &layout.shown(&layout.replica()).display()),
-                ("keep", &setup::KEEP_VERSIONS),
-            ],
-        );
-
-        let jobs = setup::write_jobs(&layout, lang).map_err(|e| e.localized(lang))?;
-        out.paragraph("wrote_jobs", &[("dir", &layout.shown(&layout.jobs()).display())]);
-        for job in &jobs {
-            out.say("job_line", &[("file", &job.file), ("kind", &job.kind), ("schedule", &job.schedule), ("timeout", &job.timeout)]);
-        }
-        out.blank();
-
-        let demo = Demo { layout, out, exe, config };
-        demo.out.paragraph("config_check_why", &[]);
-        demo.expect_exit(&["config", "check"], 0)?;
-        demo.out.blank();
-        Ok(demo)
-    }
-
-    fn home_set(&self) -> Result<&SyncSet, Failure> {
-        self.config
-            .sets
-            .iter()
-            .find(|s| s.name == "home")
-            .ok_or_else(|| self.out.format("no_home_set", &[("path", &self.layout.config().display())]))
-    }
-
-    /// Returns the command line a user would type for `args`.
-    fn command_line(&self, args: &[&str]) -> String {
-        let config = self.layout.shown(&self.layout.config());
-        let mut words = vec!["drkit".to_string(), "--config".to_string(), shell_quote(&config.to_string_lossy())];
-        words.extend(args.iter().map(|a| shell_quote(a)));
-        words.join(" ")
-    }
-
-    /// Prints the command, runs it with this binary and returns its exit code.
-    fn run_drkit(&self, args: &[&str]) -> Result<i32, Failure> {
-        let line = self.command_line(args);
-        self.out.command(&line);
-        self.out.flush();
-        let status = Command::new(&self.exe)
-            .arg("--config")
-            .arg(self.layout.config())
-            .args(args)
-            .env_remove(crate::commands::RUN_ID_ENV)
-            .env_remove("DRKIT_JOB")
-            .status()
-            .map_err(|e| self.out.format("spawn_failed", &[("command", &line), ("error", &e)]))?;
-        status.code().ok_or_else(|| self.out.format("killed", &[("command", &line)]))
-    }
-
-    /// Runs drkit with `args` and fails unless it exits with `expected`.
-    fn expect_exit(&self, args: &[&str], expected: i32) -> Result<(), Failure> {
-        let code = self.run_drkit(args)?;
-        if code != expected {
-            let line = self.command_line(args);
-            return Err(self.out.format("exit_unexpected", &[("command", &line), ("code", &code), ("expected", &expected)]));
-        }
-        Ok(())
-    }
-
-    fn require(&self, condition: bool, key: &str, path: &Path) -> Result<(), Failure> {
-        if condition {
-            Ok(())
-        } else {
-            Err(self.out.format(key, &[("path", &self.layout.shown(path).display())]))
-        }
-    }
-}
 
 /// Runs the steps in order and stops at the first that does not behave as expected.
 pub fn run_all(demo: &mut Demo) -> Exit {
@@ -144,15 +52,29 @@ pub fn run_all(demo: &mut Demo) -> Exit {
     for (index, step) in STEPS.iter().enumerate() {
         let number = index + 1;
         let title = demo.out.text(step.title);
-        demo.out.say("step_header", &[("number", &number), ("total", &total), ("title", &title)]);
+        demo.out.say(
+            "step_header",
+            &[("number", &number), ("total", &total), ("title", &title)],
+        );
         if let Err(reason) = (step.run)(demo) {
             let dir = demo.layout.shown.display();
-            demo.out.error(&demo.out.format("step_failed", &[("number", &number), ("title", &title), ("reason", &reason), ("dir", &dir)]));
+            demo.out.error(&demo.out.format(
+                "step_failed",
+                &[
+                    ("number", &number),
+                    ("title", &title),
+                    ("reason", &reason),
+                    ("dir", &dir),
+                ],
+            ));
             return Exit::Failed;
         }
         demo.out.blank();
     }
-    demo.out.paragraph("all_done", &[("total", &total), ("dir", &demo.layout.shown.display())]);
+    demo.out.paragraph(
+        "all_done",
+        &[("total", &total), ("dir", &demo.layout.shown.display())],
+    );
     Exit::Ok
 }
 
@@ -162,7 +84,11 @@ fn first_sync(demo: &mut Demo) -> Result<(), Failure> {
 
     let home = demo.home_set()?;
     let site = home.target.join(primary::DOMAINS[0]);
-    demo.require(site.join("public_html/index.php").is_file(), "missing_on_replica", &site.join("public_html/index.php"))?;
+    demo.require(
+        site.join("public_html/index.php").is_file(),
+        "missing_on_replica",
+        &site.join("public_html/index.php"),
+    )?;
     let cache = site.join("public_html/wp-content/cache");
     demo.require(!cache.exists(), "excluded_copied", &cache)?;
     let temp = site.join("tmp/php-upload-7f3a.tmp");
@@ -176,9 +102,23 @@ fn change_primary(demo: &mut Demo) -> Result<(), Failure> {
     let source = demo.home_set()?.source.clone();
     let upload_size = changes::change_primary(&source).map_err(|e| e.localized(demo.out.lang()))?;
     let lang = demo.out.lang();
-    demo.out.say("change_edited", &[("path", &changes::edited_page()), ("from", &primary::HOURS_BEFORE), ("to", &changes::HOURS_AFTER)]);
-    demo.out.say("change_added", &[("path", &changes::added_upload()), ("size", &crate::commands::texts::bytes(lang, upload_size))]);
-    demo.out.say("change_deleted", &[("path", &changes::deleted_post())]);
+    demo.out.say(
+        "change_edited",
+        &[
+            ("path", &changes::edited_page()),
+            ("from", &primary::HOURS_BEFORE),
+            ("to", &changes::HOURS_AFTER),
+        ],
+    );
+    demo.out.say(
+        "change_added",
+        &[
+            ("path", &changes::added_upload()),
+            ("size", &crate::commands::texts::bytes(lang, upload_size)),
+        ],
+    );
+    demo.out
+        .say("change_deleted", &[("path", &changes::deleted_post())]);
     Ok(())
 }
 
@@ -189,23 +129,49 @@ fn second_sync(demo: &mut Demo) -> Result<(), Failure> {
     let home = demo.home_set()?;
     let versions = crate::sync::versions::list(&home.versions_dir);
     let Some(version) = versions.last() else {
-        return Err(demo.out.format("no_version", &[("path", &demo.layout.shown(&home.versions_dir).display())]));
+        return Err(demo.out.format(
+            "no_version",
+            &[("path", &demo.layout.shown(&home.versions_dir).display())],
+        ));
     };
     demo.out.blank();
-    demo.out.say("version_folder", &[("path", &demo.layout.shown(&version.path).display())]);
+    demo.out.say(
+        "version_folder",
+        &[("path", &demo.layout.shown(&version.path).display())],
+    );
 
     let deleted = version.path.join(changes::deleted_post());
-    demo.require(deleted.symlink_metadata().is_ok(), "version_lacks", &deleted)?;
-    demo.out.say("version_has_deleted", &[("path", &changes::deleted_post())]);
+    demo.require(
+        deleted.symlink_metadata().is_ok(),
+        "version_lacks",
+        &deleted,
+    )?;
+    demo.out
+        .say("version_has_deleted", &[("path", &changes::deleted_post())]);
 
     let old_page = version.path.join(changes::edited_page());
     let old_hours = changes::opening_hours(&old_page);
-    demo.require(old_hours.as_deref() == Some(primary::HOURS_BEFORE), "version_lacks", &old_page)?;
-    demo.out.say("version_has_old_text", &[("path", &changes::edited_page()), ("text", &primary::HOURS_BEFORE)]);
+    demo.require(
+        old_hours.as_deref() == Some(primary::HOURS_BEFORE),
+        "version_lacks",
+        &old_page,
+    )?;
+    demo.out.say(
+        "version_has_old_text",
+        &[
+            ("path", &changes::edited_page()),
+            ("text", &primary::HOURS_BEFORE),
+        ],
+    );
 
     let new_page = home.target.join(changes::edited_page());
-    demo.require(changes::opening_hours(&new_page).as_deref() == Some(changes::HOURS_AFTER), "replica_not_updated", &new_page)?;
-    demo.out.say("replica_has_new_text", &[("text", &changes::HOURS_AFTER)]);
+    demo.require(
+        changes::opening_hours(&new_page).as_deref() == Some(changes::HOURS_AFTER),
+        "replica_not_updated",
+        &new_page,
+    )?;
+    demo.out
+        .say("replica_has_new_text", &[("text", &changes::HOURS_AFTER)]);
     Ok(())
 }
 
@@ -219,20 +185,37 @@ fn corrupt_replica(demo: &mut Demo) -> Result<(), Failure> {
     let home = demo.home_set()?.clone();
     let relative = changes::corrupted_file();
     let file = home.target.join(&relative);
-    demo.out.paragraph("step5_why", &[("count", &changes::CORRUPT_BYTES), ("path", &demo.layout.shown(&file).display())]);
+    demo.out.paragraph(
+        "step5_why",
+        &[
+            ("count", &changes::CORRUPT_BYTES),
+            ("path", &demo.layout.shown(&file).display()),
+        ],
+    );
 
-    let before = std::fs::metadata(&file).map_err(|e| FileError::new(Action::Read, &file, e).localized(lang))?;
+    let before = std::fs::metadata(&file)
+        .map_err(|e| FileError::new(Action::Read, &file, e).localized(lang))?;
     let offset = changes::corrupt(&file).map_err(|e| e.localized(lang))?;
-    let after = std::fs::metadata(&file).map_err(|e| FileError::new(Action::Read, &file, e).localized(lang))?;
+    let after = std::fs::metadata(&file)
+        .map_err(|e| FileError::new(Action::Read, &file, e).localized(lang))?;
     let unchanged = before.len() == after.len() && before.modified().ok() == after.modified().ok();
     demo.require(unchanged, "corruption_visible", &file)?;
-    demo.out.say("corrupted", &[("count", &changes::CORRUPT_BYTES), ("offset", &offset), ("size", &after.len())]);
+    demo.out.say(
+        "corrupted",
+        &[
+            ("count", &changes::CORRUPT_BYTES),
+            ("offset", &offset),
+            ("size", &after.len()),
+        ],
+    );
     demo.out.blank();
 
     demo.out.paragraph("step5_verify", &[]);
     demo.expect_exit(&["verify"], 1)?;
     if !verify_listed(demo, &home, &relative)? {
-        return Err(demo.out.format("corruption_not_listed", &[("path", &relative)]));
+        return Err(demo
+            .out
+            .format("corruption_not_listed", &[("path", &relative)]));
     }
     demo.out.blank();
     demo.out.paragraph("step5_found", &[("path", &relative)]);
@@ -242,9 +225,16 @@ fn corrupt_replica(demo: &mut Demo) -> Result<(), Failure> {
 /// True when the newest stored verify result of `set` lists `relative` as different.
 fn verify_listed(demo: &Demo, set: &SyncSet, relative: &str) -> Result<bool, Failure> {
     let store = crate::store::Store::open(&demo.config.site.data_dir).map_err(|e| e.to_string())?;
-    let result = store.latest_result("verify", &set.name).map_err(|e| e.to_string())?;
+    let result = store
+        .latest_result("verify", &set.name)
+        .map_err(|e| e.to_string())?;
     let listed = result
-        .and_then(|row| row.data.get("mismatched").and_then(|m| m.as_array()).cloned())
+        .and_then(|row| {
+            row.data
+                .get("mismatched")
+                .and_then(|m| m.as_array())
+                .cloned()
+        })
         .is_some_and(|paths| paths.iter().any(|p| p.as_str() == Some(relative)));
     Ok(listed)
 }
@@ -256,7 +246,8 @@ fn repair(demo: &mut Demo) -> Result<(), Failure> {
 
     let relative = changes::corrupted_file();
     let replica_file = home.target.join(&relative);
-    let same = changes::same_content(&home.source.join(&relative), &replica_file).map_err(|e| e.localized(demo.out.lang()))?;
+    let same = changes::same_content(&home.source.join(&relative), &replica_file)
+        .map_err(|e| e.localized(demo.out.lang()))?;
     demo.require(same, "not_repaired", &replica_file)?;
     demo.out.say("repaired", &[("path", &relative)]);
     demo.out.blank();
@@ -274,27 +265,4 @@ fn daily_report(demo: &mut Demo) -> Result<(), Failure> {
     demo.out.blank();
     demo.out.say("report_at", &[("path", &index.display())]);
     Ok(())
-}
-
-/// Quotes `word` for a POSIX shell when it holds anything beyond the usual path characters.
-fn shell_quote(word: &str) -> String {
-    let plain = !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:@%+,".contains(c));
-    if plain {
-        word.to_string()
-    } else {
-        format!("'{}'", word.replace('\'', "'\\''"))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shell_quote_leaves_plain_words() {
-        assert_eq!(shell_quote("drkit-demo/drkit.toml"), "drkit-demo/drkit.toml");
-        assert_eq!(shell_quote("my demo"), "'my demo'");
-        assert_eq!(shell_quote("it's"), "'it'\\''s'");
-        assert_eq!(shell_quote(""), "''");
-    }
 }

@@ -1,7 +1,6 @@
-//! What the demo prints, in English and Spanish, and the printer.
-//!
-//! The demo's own lines go to stdout, its errors to stderr. The output of
-//! the drkit commands it starts goes straight to the same terminal.
+//! The demo's messages in English and Spanish, and the printer that writes
+//! them: lines to stdout, errors to stderr. The drkit commands the demo
+//! starts write to the same stdout and stderr.
 
 use std::fmt::Display;
 use std::io::Write;
@@ -324,7 +323,10 @@ mod tests {
             for text in [en, es] {
                 for line in wrap(text, WRAP_COLUMNS).lines() {
                     let long_word = !line.contains(' ');
-                    assert!(line.chars().count() <= WRAP_COLUMNS || long_word, "{key}: {line}");
+                    assert!(
+                        line.chars().count() <= WRAP_COLUMNS || long_word,
+                        "{key}: {line}"
+                    );
                 }
             }
         }
