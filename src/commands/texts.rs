@@ -14,7 +14,7 @@ pub const TEXTS: &[Row] = &[
     ("no_sets", "the config defines no [[sync]] set; add one (see README.md, \"Configuration\")", "la configuración no define ningún conjunto [[sync]]; añada uno (vea README.es.md, \"Configuración\")"),
     ("invalid_max_delete", "invalid --max-delete \"{value}\": write a percentage such as \"25%\" or a file count such as \"500\"", "--max-delete \"{value}\" no es válido: escriba un porcentaje como \"25%\" o un número de archivos como \"500\""),
     ("sync_done", "{set}: files checked: {scanned}, changed: {changed}, deleted: {deleted}, copied: {bytes}, time: {secs}", "{set}: archivos revisados: {scanned}, cambiados: {changed}, borrados: {deleted}, copiado: {bytes}, tiempo: {secs}"),
-    ("sync_version", "  version {name} kept before the change ({count} kept in {dir})", "  versión {name} guardada antes del cambio ({count} guardadas en {dir})"),
+    ("sync_version", "  version {name} kept before the change (versions kept: {count}, in {dir})", "  versión {name} guardada antes del cambio (versiones guardadas: {count}, en {dir})"),
     ("sync_unchanged", "  the replica was already up to date", "  la réplica ya estaba al día"),
     ("sync_unstable", "  {path}: kept changing while read; left as it was on the replica, tried again next sync", "  {path}: cambiaba mientras se leía; se deja como estaba en la réplica y se reintenta en la próxima sincronización"),
     ("sync_special", "  {path}: skipped (special files are not replicated)", "  {path}: omitido (los archivos especiales no se replican)"),

@@ -156,13 +156,13 @@ fn copy_files(
         let mut end = start;
         let mut bytes = 0;
         while end < copies.len() && end - start < BATCH_FILES && (bytes < BATCH_BYTES || end == start) {
-            bytes += copies[end].source.size;
+            bytes += copies[end].size;
             end += 1;
         }
         let batch = &copies[start..end];
         let results: Vec<Result<local::TempCopy, FileError>> = batch
             .par_iter()
-            .map(|item| local::copy_to_temp(&roots.source_path(&item.source.key), &roots.replica_path(&item.source.key), &item.source))
+            .map(|item| local::copy_to_temp(&roots.source_path(&item.key), &roots.replica_path(&item.key), None))
             .collect();
         if std::env::var_os("DRKIT_EXPERIMENT_NOSYNC").is_some() {
         } else if let Err(e) = local::sync_filesystem(roots.replica) {
@@ -189,7 +189,7 @@ fn finish_copy(
     cache: &mut ManifestWriter,
     applied: &mut Applied,
 ) -> Option<Box<[u8]>> {
-    let key = &item.source.key;
+    let key = &item.key;
     let copy = match result {
         Ok(copy) => copy,
         Err(FileError::Unstable { .. }) => {
@@ -267,7 +267,7 @@ fn fix_metadata(roots: &Roots, metas: &[MetaItem], cache: &mut ManifestWriter, a
         let key = &item.source.key;
         let final_path = roots.replica_path(key);
         let result = if item.replica.nlink > 1 {
-            local::copy_to_temp(&final_path, &final_path, &item.source)
+            local::copy_to_temp(&final_path, &final_path, Some(&item.source))
                 .map_err(|e| std::io::Error::other(e.to_string()))
                 .and_then(|copy| {
                     if Some(copy.hash) != item.hash {

@@ -227,7 +227,7 @@ fn resolve_compares(store: &mut Store, set: &SyncSet, plan: &mut Plan) -> Result
             Outcome::Unstable(key) => plan.unstable.push(key),
         }
     }
-    plan.copies.sort_by(|a, b| a.source.key.cmp(&b.source.key));
+    plan.copies.sort_by(|a, b| a.key.cmp(&b.key));
     store.manifest_apply(&set.name, &cache)?;
     Ok(())
 }
@@ -251,7 +251,7 @@ fn compare(source_root: &Path, replica_root: &Path, item: CompareItem) -> Outcom
     let replica = side(replica_root, item.replica_hash, &item.replica);
     match (source, replica) {
         (Ok((a, source)), Ok((b, replica))) if a == b => Outcome::Same { source, replica, hash: a },
-        (Ok(_), Ok(_)) | (Ok(_), Err(_)) => Outcome::Differ(CopyItem { source: item.source }),
+        (Ok(_), Ok(_)) | (Ok(_), Err(_)) => Outcome::Differ(CopyItem { key: item.source.key, size: item.source.size }),
         (Err(FileError::Unstable { .. }), _) => Outcome::Unstable(item.source.key),
         (Err(e), _) => Outcome::Failed(item.source.key, format!("cannot read: {e}")),
     }

@@ -13,7 +13,15 @@ use crate::store::ManifestRow;
 /// A regular file whose replica must be (re)written.
 #[derive(Debug)]
 pub struct CopyItem {
-    pub source: Entry,
+    pub key: Box<[u8]>,
+    /// Size at walk time, to size the copy batches.
+    pub size: u64,
+}
+
+impl CopyItem {
+    fn new(source: Entry) -> CopyItem {
+        CopyItem { key: source.key, size: source.size }
+    }
 }
 
 /// A regular file present on both sides with the same size whose content
@@ -69,6 +77,7 @@ pub struct Plan {
     /// Cached rows with no entry on either side any more.
     pub forgotten: Vec<(crate::store::Side, Vec<u8>)>,
     pub source_entries: u64,
+    /// Source entries other than directories: files, symlinks, special files.
     pub source_files: u64,
     pub replica_files: u64,
     /// Files and symlinks the plan deletes from the replica.
@@ -189,7 +198,7 @@ fn next_source_entry(items: &mut impl Iterator<Item = WalkItem>, plan: &mut Plan
         match item {
             WalkItem::Entry(e) => {
                 plan.source_entries += 1;
-                if e.kind == EntryKind::File {
+                if e.kind != EntryKind::Dir {
                     plan.source_files += 1;
                 }
                 if e.kind == EntryKind::Dir {
@@ -289,7 +298,7 @@ fn decide_file(plan: &mut Plan, links: &mut LinkTracker, s: Entry, sc: Option<Ma
     let source_hash = sc.filter(|row| s.matches_cache(row)).and_then(|row| row.hash);
     let Some(r) = r else {
         remember_leader(links, &s, None);
-        plan.copies.push(CopyItem { source: s });
+        plan.copies.push(CopyItem::new(s));
         return;
     };
     let replica_hash = rc.filter(|row| r.matches_cache(row)).and_then(|row| row.hash);
@@ -302,11 +311,11 @@ fn decide_file(plan: &mut Plan, links: &mut LinkTracker, s: Entry, sc: Option<Ma
         }
         (Some(_), Some(_)) => {
             remember_leader(links, &s, None);
-            plan.copies.push(CopyItem { source: s });
+            plan.copies.push(CopyItem::new(s));
         }
         _ if s.size != r.size => {
             remember_leader(links, &s, None);
-            plan.copies.push(CopyItem { source: s });
+            plan.copies.push(CopyItem::new(s));
         }
         _ => {
             // The leader's replica inode stays the same unless the compare

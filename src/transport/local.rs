@@ -51,10 +51,11 @@ pub fn temp_path(final_path: &Path) -> PathBuf {
 }
 
 /// Copies `source` into a new temporary file beside `final_path`, hashing
-/// what it writes, and gives the copy the owner, mode and mtime of `entry`.
+/// what it writes, and gives the copy the owner, mode and mtime of `entry`,
+/// or of the source itself as it was read when `entry` is None.
 /// The copy is retried when the source changes while it is read, so the
 /// returned hash always matches the bytes in the temporary file.
-pub fn copy_to_temp(source: &Path, final_path: &Path, entry: &Entry) -> Result<TempCopy, FileError> {
+pub fn copy_to_temp(source: &Path, final_path: &Path, entry: Option<&Entry>) -> Result<TempCopy, FileError> {
     let mut buffer = vec![0u8; BUFFER];
     for _ in 0..READ_ATTEMPTS {
         let temp = temp_path(final_path);
@@ -73,7 +74,7 @@ pub fn copy_to_temp(source: &Path, final_path: &Path, entry: &Entry) -> Result<T
     Err(FileError::Unstable { attempts: READ_ATTEMPTS })
 }
 
-fn copy_once(source: &Path, temp: &Path, entry: &Entry, buffer: &mut [u8]) -> std::io::Result<Option<TempCopy>> {
+fn copy_once(source: &Path, temp: &Path, entry: Option<&Entry>, buffer: &mut [u8]) -> std::io::Result<Option<TempCopy>> {
     let mut input = open_for_read(source)?;
     let before = input.metadata()?;
     let mut output = OpenOptions::new()
@@ -98,7 +99,10 @@ fn copy_once(source: &Path, temp: &Path, entry: &Entry, buffer: &mut [u8]) -> st
     if !same_content_stat(&before, &after) || bytes != after.len() {
         return Ok(None);
     }
-    apply_metadata(&output, entry)?;
+    match entry {
+        Some(entry) => apply_metadata(&output, entry)?,
+        None => apply_metadata(&output, &Entry::from_metadata(Box::default(), &after))?,
+    }
     Ok(Some(TempCopy {
         temp: temp.to_path_buf(),
         source_meta: after,
