@@ -220,7 +220,7 @@ impl Site {
         self.root().join("replica").join(set)
     }
 
-    /// The default versions folder: `.drkit-versions/<set>` beside the target.
+    /// Returns the default versions folder: `.drkit-versions/<set>` beside the target.
     pub fn versions_dir(&self, set: &str) -> PathBuf {
         self.root().join("replica").join(".drkit-versions").join(set)
     }

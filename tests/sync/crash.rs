@@ -1,5 +1,5 @@
 //! A sync killed with SIGKILL at any point leaves every replica file with
-//! either its old or its new content under its final name; the next sync
+//! either its old or its new content under its final name. The next sync
 //! converges and cleans up.
 
 use std::collections::BTreeMap;
@@ -27,10 +27,11 @@ fn small_path(src: &Path, i: u64) -> std::path::PathBuf {
     src.join(format!("small/{}/f{i:02}.php", i % 4))
 }
 
-/// Writes version A (`b == false`) or B of the source. B has other random
-/// content in every large file (1 MiB longer), other small files, three
-/// small files fewer and one more.
-fn write_version(src: &Path, b: bool) {
+/// Writes version A (`version_b == false`) or B of the source. B has other
+/// random content in every large file (1 MiB longer), other small files,
+/// three small files fewer and one more.
+fn write_version(src: &Path, version_b: bool) {
+    let b = version_b;
     let seed = if b { 200 } else { 100 };
     let grow = usize::from(b);
     for (i, mib) in LARGE_MIB.iter().enumerate() {

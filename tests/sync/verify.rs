@@ -64,6 +64,25 @@ fn verify_json_lists_missing_and_extra() {
 }
 
 #[test]
+fn verify_escapes_awkward_names() {
+    let site = Site::new();
+    let src = site.source("www");
+    write(bytes_path(&src, b"caf\xe9.txt"), "one");
+    write(bytes_path(&src, b"new\nline"), "two");
+    site.sync_ok();
+    write(bytes_path(&site.target("www"), b"caf\xe9.txt"), "ONE");
+    write(bytes_path(&site.target("www"), b"new\nline"), "TWO");
+
+    let out = site.drkit(&["verify"]);
+
+    out.expect_code(1);
+    assert!(out.stdout.contains("  different: caf\\xE9.txt\n"), "{}", out.stdout);
+    assert!(out.stdout.contains("  different: new\\nline\n"), "{}", out.stdout);
+    let json = site.drkit(&["verify", "--json"]);
+    assert_eq!(json.json()["mismatched"], serde_json::json!(["caf\\xE9.txt", "new\\nline"]));
+}
+
+#[test]
 fn verify_ok_on_equal_trees() {
     let site = Site::new();
     write(site.source("www").join("a"), random_bytes(8, 20_000_000));
