@@ -537,20 +537,6 @@ impl Tree {
         self
     }
 
-    /// Returns the tree without the entries whose path starts with one of `prefixes`.
-    pub fn without(mut self, prefixes: &[&[u8]]) -> Tree {
-        let keep = |k: &Vec<u8>| !prefixes.iter().any(|p| k.starts_with(p));
-        self.nodes.retain(|k, _| keep(k));
-        self.inodes.retain(|k, _| keep(k));
-        self.link_groups = self
-            .link_groups
-            .into_iter()
-            .map(|g| g.into_iter().filter(keep).collect::<Vec<_>>())
-            .filter(|g| g.len() > 1)
-            .collect();
-        self
-    }
-
     pub fn node(&self, key: &[u8]) -> Option<&Node> {
         self.nodes.get(key)
     }
