@@ -57,6 +57,7 @@ fn sync_one(ctx: &mut Context, set: &SyncSet, options: &SyncOptions, json: bool,
             tracing::info!(set = %set.name, files_changed = summary.files_changed, duration_ms = summary.duration_ms, status, "sync finished");
             if json {
                 println!("{data}");
+                print_warnings(ctx.lang, &summary);
             } else {
                 print_summary(ctx.lang, &summary);
             }
@@ -64,7 +65,7 @@ fn sync_one(ctx: &mut Context, set: &SyncSet, options: &SyncOptions, json: bool,
         }
         Err(e) => {
             let message = sync_error_text(ctx.lang, &e);
-            tracing::error!(set = %set.name, error = %e, "sync failed");
+            tracing::info!(set = %set.name, error = %e, outcome = "failed", "sync stopped");
             let data = serde_json::json!({ "set": set.name, "error": message });
             super::record(ctx, run, "sync", &set.name, "failed", &data);
             if json {
@@ -94,6 +95,11 @@ fn print_summary(lang: Lang, s: &SyncSummary) {
         None if s.files_changed == 0 && s.files_deleted == 0 => texts::say(lang, "sync_unchanged", &[]),
         None => {}
     }
+    print_warnings(lang, s);
+}
+
+/// Prints the entries that were skipped or failed, on stderr.
+fn print_warnings(lang: Lang, s: &SyncSummary) {
     for path in &s.unstable {
         texts::warn(lang, texts::format(lang, "sync_unstable", &[("path", path)]).trim());
     }

@@ -62,22 +62,13 @@ pub fn apply(store: &mut Store, set: &str, roots: &Roots, mut plan: Plan) -> Res
     make_dirs(roots, &plan.mkdirs, &mut applied, &mut touched_dirs);
 
     let copies = std::mem::take(&mut plan.copies);
-    let copied = copy_files(store, set, roots, copies, &mut applied, &mut touched_dirs)?;
-    for leader in copied {
-        if let Some(followers) = plan.linked_followers.remove(&leader) {
-            for source in followers {
-                let replica = std::fs::symlink_metadata(roots.replica_path(&source.key))
-                    .ok()
-                    .map(|m| Entry::from_metadata(source.key.clone(), &m));
-                plan.links.push(LinkItem { leader: leader.clone(), source, replica });
-            }
-        }
-    }
+    let mut new_inodes = copy_files(store, set, roots, copies, &mut applied, &mut touched_dirs)?;
 
     let mut cache = ManifestWriter::default();
+    new_inodes.extend(fix_metadata(roots, &plan.metas, &mut cache, &mut applied, &mut touched_dirs));
+    relink_followers(roots, &mut plan, new_inodes);
     link_files(roots, &plan.links, &mut cache, &mut applied, &mut touched_dirs);
     make_symlinks(roots, &plan.symlinks, &mut applied, &mut touched_dirs);
-    fix_metadata(roots, &plan.metas, &mut cache, &mut applied, &mut touched_dirs);
     store.manifest_apply(set, &cache)?;
 
     fix_dir_metadata(roots, &plan, &touched_dirs, &mut applied);
@@ -85,6 +76,20 @@ pub fn apply(store: &mut Store, set: &str, roots: &Roots, mut plan: Plan) -> Res
         applied.errors.push((roots.replica.display().to_string(), format!("flush to disk failed: {e}")));
     }
     Ok(applied)
+}
+
+/// Queues a new link for every follower whose leader now has a new inode
+/// on the replica, so the hard-link group stays one inode.
+fn relink_followers(roots: &Roots, plan: &mut Plan, leaders: Vec<Box<[u8]>>) {
+    for leader in leaders {
+        let Some(followers) = plan.linked_followers.remove(&leader) else { continue };
+        for source in followers {
+            let replica = std::fs::symlink_metadata(roots.replica_path(&source.key))
+                .ok()
+                .map(|m| Entry::from_metadata(source.key.clone(), &m));
+            plan.links.push(LinkItem { leader: leader.clone(), source, replica });
+        }
+    }
 }
 
 fn remove_stale_temps(roots: &Roots, temps: &[PathBuf]) {
@@ -261,8 +266,10 @@ fn make_symlinks(roots: &Roots, links: &[(Entry, Option<Entry>)], applied: &mut 
 
 /// Gives replica files the owner, mode and mtime of their source. A file
 /// that versions share (more than one link) gets a fresh copy instead, so
-/// the change does not reach back into older versions.
-fn fix_metadata(roots: &Roots, metas: &[MetaItem], cache: &mut ManifestWriter, applied: &mut Applied, touched: &mut BTreeSet<Box<[u8]>>) {
+/// the change does not reach back into older versions. Returns the keys of
+/// the files that got a fresh copy.
+fn fix_metadata(roots: &Roots, metas: &[MetaItem], cache: &mut ManifestWriter, applied: &mut Applied, touched: &mut BTreeSet<Box<[u8]>>) -> Vec<Box<[u8]>> {
+    let mut copied = Vec::new();
     for item in metas {
         let key = &item.source.key;
         let final_path = roots.replica_path(key);
@@ -281,6 +288,9 @@ fn fix_metadata(roots: &Roots, metas: &[MetaItem], cache: &mut ManifestWriter, a
         };
         match result {
             Ok(()) => {
+                if item.replica.nlink > 1 {
+                    copied.push(key.clone());
+                }
                 applied.files_changed += 1;
                 touch_parent(touched, key);
                 cache.upserts.push((Side::Source, item.source.to_row(item.hash)));
@@ -291,6 +301,7 @@ fn fix_metadata(roots: &Roots, metas: &[MetaItem], cache: &mut ManifestWriter, a
             Err(e) => applied.errors.push((display_key(key), format!("cannot set owner, mode or mtime: {e}"))),
         }
     }
+    copied
 }
 
 /// Restores owner, mode and mtime of every directory that changed or holds

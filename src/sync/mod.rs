@@ -99,8 +99,33 @@ impl SyncSummary {
     }
 }
 
+/// Exclusive right to change or verify one set's replica, held until dropped.
+pub struct SetLock {
+    _lock: nix::fcntl::Flock<std::fs::File>,
+}
+
+/// Takes the lock of `set`, waiting while another sync or verify of the
+/// same set holds it; the lock files live in `<data_dir>/locks/sets/`.
+pub fn lock_set(store: &Store, set: &str) -> Result<SetLock, SyncError> {
+    use nix::fcntl::{Flock, FlockArg};
+    let dir = store.path().parent().unwrap_or(Path::new(".")).join("locks").join("sets");
+    let wrap = |source: std::io::Error| SyncError::Cache { set: set.to_string(), message: format!("cannot take the set's lock in {}: {source}", dir.display()) };
+    crate::store::create_private_dir(&dir).map_err(wrap)?;
+    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join(format!("{set}.lock"))).map_err(wrap)?;
+    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => Ok(SetLock { _lock: lock }),
+        Err((file, _)) => {
+            tracing::info!(set, "waiting for another sync or verify of this set to finish");
+            Flock::lock(file, FlockArg::LockExclusive)
+                .map(|lock| SetLock { _lock: lock })
+                .map_err(|(_, errno)| wrap(errno.into()))
+        }
+    }
+}
+
 /// Synchronises one set from its source to its local replica.
 pub fn sync_set(store: &mut Store, set: &SyncSet, options: &SyncOptions) -> Result<SyncSummary, SyncError> {
+    let _lock = lock_set(store, &set.name)?;
     let clock = Instant::now();
     let started_at = crate::store::now_text();
     check_source(set)?;
@@ -274,6 +299,6 @@ fn check_deletion_guard(set: &SyncSet, plan: &Plan, options: &SyncOptions) -> Re
 
 fn report_specials(set: &SyncSet, plan: &Plan) {
     for entry in &plan.specials {
-        tracing::warn!(set = %set.name, path = %display_key(&entry.key), kind = entry.special_name(), "skipped: special files are not replicated");
+        tracing::info!(set = %set.name, path = %display_key(&entry.key), kind = entry.special_name(), "skipped: special files are not replicated");
     }
 }

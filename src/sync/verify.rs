@@ -41,6 +41,7 @@ impl VerifyReport {
 
 /// Re-hashes source and replica of `set` and compares them entry by entry.
 pub fn verify_set(store: &mut Store, set: &SyncSet) -> Result<VerifyReport, SyncError> {
+    let _lock = super::lock_set(store, &set.name)?;
     let clock = Instant::now();
     let excludes = walk::Excludes::new(&set.exclude).map_err(|e| SyncError::Cache {
         set: set.name.clone(),

@@ -50,7 +50,6 @@ fn simultaneous_syncs_stay_correct() {
 /// Two syncs of one set at once should both succeed: the second waits for
 /// the first or finds nothing left to do.
 #[test]
-#[ignore = "bug in src/sync: no per-set lock, so two syncs race on the version name and one fails with \"File exists (os error 17)\""]
 fn simultaneous_syncs_both_succeed() {
     let site = Site::new();
     let src = site.source("www");

@@ -28,7 +28,7 @@ fn unknown_key_is_pinned() {
     assert_eq!(
         out.stderr,
         format!(
-            "error: {}:5:1: colour: unknown field `colour`, expected one of `name`, `data_dir`, `report_dir`, `language`\n  fix: remove or rename the key; the accepted keys are listed in the message and in README.md\n",
+            "error: {}:5:1: colour: unknown key `colour`; the keys accepted here are `name`, `data_dir`, `report_dir`, `language`\n  fix: remove the key or correct its spelling\n",
             config_path(&site)
         )
     );
@@ -52,7 +52,7 @@ fn missing_key_names_it() {
     assert_eq!(
         out.stderr,
         format!(
-            "error: {}:1:1: site: missing field `data_dir`\n  fix: add the key; README.md, \"Configuration\", lists the required keys\n",
+            "error: {}:1:1: site: the required key `data_dir` is missing\n  fix: add the key; README.md, \"Configuration\", lists every key\n",
             config_path(&site)
         )
     );
@@ -64,7 +64,7 @@ fn relative_path_is_pinned() {
     assert_eq!(
         out.stderr,
         format!(
-            "error: {}:3:12: site.data_dir: \"data\" is not an absolute path\n  fix: write the path from the root, starting with \"/\"\n",
+            "error: {}:3:12: site.data_dir: \"data\" is not an absolute path\n  fix: write the whole path from the root, such as \"/var/www\"\n",
             config_path(&site)
         )
     );
@@ -146,7 +146,7 @@ fn config_check_rejects_too() {
     let site = Site::with_config_text(&format!("{SITE}colour = \"blue\"\n"));
     let out = site.drkit(&["config", "check"]);
     out.expect_code(2);
-    assert!(out.stderr.contains(":5:1: colour: unknown field `colour`"), "{}", out.stderr);
+    assert!(out.stderr.contains(":5:1: colour: unknown key `colour`"), "{}", out.stderr);
     assert_eq!(list_paths(site.root()), vec![PathBuf::from("drkit.toml")]);
 }
 

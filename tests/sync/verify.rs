@@ -23,7 +23,7 @@ fn verify_finds_bit_rot() {
 
     out.expect_code(1);
     assert!(out.stdout.contains("  different: db/dump.sql\n"), "{}", out.stdout);
-    assert!(out.stdout.contains("www: replica differs from the source: 1 different, 0 missing, 0 extra"), "{}", out.stdout);
+    assert!(out.stdout.contains("www: the replica differs from the source (different: 1, missing: 0, extra: 0;"), "{}", out.stdout);
 
     site.sync_ok();
     assert_eq!(read(&rotten), read(src.join("db/dump.sql")), "sync after verify must repair the file");
