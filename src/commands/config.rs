@@ -54,5 +54,24 @@ pub fn execute(global: &GlobalArgs, command: &ConfigCommand) -> Exit {
             ],
         );
     }
-    Exit::Ok
+    check_jobs(lang, &config)
+}
+
+/// Validates the job files too, since `drkit run` rejects them all when one is invalid.
+fn check_jobs(lang: Lang, config: &crate::config::Config) -> Exit {
+    let dir = config.job_dir();
+    if !dir.is_dir() && config.jobs_dir.is_none() {
+        texts::say(lang, "config_no_jobs", &[("dir", &dir.display())]);
+        return Exit::Ok;
+    }
+    match crate::jobs::load_for(config) {
+        Ok(jobs) => {
+            texts::say(lang, "config_jobs", &[("dir", &dir.display()), ("count", &jobs.len())]);
+            Exit::Ok
+        }
+        Err(e) => {
+            texts::error(lang, &e.message(lang));
+            Exit::Usage
+        }
+    }
 }

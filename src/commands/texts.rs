@@ -31,6 +31,8 @@ pub const TEXTS: &[Row] = &[
     ("verify_repair_hint", "  the next `drkit sync {set}` copies the source's version of every file listed", "  el próximo `drkit sync {set}` copia la versión del origen de cada archivo listado"),
     ("config_ok", "{path}: valid. Site \"{site}\", language {lang}, RTO {rto}, RPO {rpo}, {count} sync sets:", "{path}: válida. Sitio \"{site}\", idioma {lang}, RTO {rto}, RPO {rpo}, {count} conjuntos de sincronización:"),
     ("config_set", "  {name}: {source} -> {target} (max_delete {max_delete}, {keep} versions in {versions})", "  {name}: {source} -> {target} (max_delete {max_delete}, {keep} versiones en {versions})"),
+    ("config_jobs", "job files in {dir}: valid (jobs: {count})", "archivos de trabajos en {dir}: válidos (trabajos: {count})"),
+    ("config_no_jobs", "no job folder at {dir}; `drkit run` needs one (see README.md, \"Configuration\")", "no hay carpeta de trabajos en {dir}; `drkit run` la necesita (vea README.es.md, \"Configuración\")"),
     ("report_written", "report written: {path}", "informe escrito: {path}"),
 ];
 

@@ -89,8 +89,13 @@ pub fn exec_one(ctx: &mut Context, name: &str) -> Exit {
 
 /// Reads and validates every job file of the config's job folder.
 pub fn load(ctx: &Context) -> Result<Vec<Job>, JobError> {
-    let set_names: Vec<String> = ctx.config.sets.iter().map(|set| set.name.clone()).collect();
-    file::load_dir(&ctx.config.job_dir(), &ctx.config.path, &set_names)
+    load_for(&ctx.config)
+}
+
+/// Reads and validates the job files that `config` points to.
+pub fn load_for(config: &crate::config::Config) -> Result<Vec<Job>, JobError> {
+    let set_names: Vec<String> = config.sets.iter().map(|set| set.name.clone()).collect();
+    file::load_dir(&config.job_dir(), &config.path, &set_names)
 }
 
 /// Keeps the jobs whose schedule matches the current local minute.

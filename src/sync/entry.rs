@@ -82,14 +82,17 @@ impl Entry {
         }
     }
 
-    /// Returns true when the cached row describes this very inode unchanged,
-    /// so its cached hash can be trusted without reading the file.
+    /// Returns true when the cached row describes this very source inode
+    /// unchanged, so its cached hash can be trusted without reading the file.
     pub fn matches_cache(&self, row: &ManifestRow) -> bool {
-        row.kind == self.kind as u8
-            && row.size == self.size
-            && row.mtime_ns == self.mtime_ns
-            && row.ctime_ns == self.ctime_ns
-            && row.ino == self.ino
+        self.matches_replica_cache(row) && row.ctime_ns == self.ctime_ns
+    }
+
+    /// Like `matches_cache` without the ctime, for replica files: every
+    /// version links to them, and each link or unlink moves their ctime.
+    /// A replica edit that keeps size, mtime and inode is found by verify.
+    pub fn matches_replica_cache(&self, row: &ManifestRow) -> bool {
+        row.kind == self.kind as u8 && row.size == self.size && row.mtime_ns == self.mtime_ns && row.ino == self.ino
     }
 
     /// Builds the manifest row for this entry with `hash`.

@@ -136,10 +136,17 @@ pub fn sync_set(store: &mut Store, set: &SyncSet, options: &SyncOptions) -> Resu
     })?;
 
     let mut plan = build_plan(store, set)?;
-    tracing::debug!(set = %set.name, elapsed_ms = clock.elapsed().as_millis() as u64, "plan built");
-    resolve_compares(store, set, &mut plan)?;
-    tracing::debug!(set = %set.name, elapsed_ms = clock.elapsed().as_millis() as u64, "compares resolved");
+    tracing::debug!(
+        set = %set.name,
+        elapsed_ms = clock.elapsed().as_millis() as u64,
+        copies = plan.copies.len(),
+        compares = plan.compares.len(),
+        deletes = plan.deletes.len(),
+        "plan built"
+    );
     check_deletion_guard(set, &plan, options)?;
+    let version = keep_version_and_compare(store, set, &mut plan)?;
+    tracing::debug!(set = %set.name, elapsed_ms = clock.elapsed().as_millis() as u64, "compares resolved, version kept");
     report_specials(set, &plan);
 
     let mut summary = SyncSummary {
@@ -161,28 +168,26 @@ pub fn sync_set(store: &mut Store, set: &SyncSet, options: &SyncOptions) -> Resu
         finished_at: String::new(),
     };
 
-    if !plan.is_empty() {
-        if set.keep_versions > 0 && plan.replica_files > 0 {
-            let version = versions::snapshot(&set.target, &set.versions_dir)?;
-            tracing::info!(set = %set.name, version = %version.name, "kept a version of the replica");
-            summary.version_created = Some(version.name);
-        }
-        tracing::debug!(set = %set.name, elapsed_ms = clock.elapsed().as_millis() as u64, "version kept");
-        let forgotten = std::mem::take(&mut plan.forgotten);
-        let roots = apply::Roots { source: &set.source, replica: &set.target };
-        let applied = apply::apply(store, &set.name, &roots, plan)?;
-        store.manifest_apply(&set.name, &ManifestWriter { upserts: Vec::new(), deletes: forgotten })?;
+    if let Some(version) = version {
+        tracing::info!(set = %set.name, version = %version.name, "kept a version of the replica");
+        summary.version_created = Some(version.name);
+    }
+    // Old versions are pruned while the plan is applied: the two touch
+    // different trees, and unlinking a version is mostly waiting on the
+    // file system.
+    let (applied, pruned) = std::thread::scope(|scope| {
+        let pruning = scope.spawn(|| versions::prune(&set.versions_dir, set.keep_versions as usize));
+        let applied = apply_plan(store, set, plan);
+        (applied, pruning.join().expect("the prune thread does not panic"))
+    });
+    if let Some(applied) = applied? {
         summary.files_changed = applied.files_changed;
         summary.files_deleted = applied.files_deleted;
         summary.bytes_copied = applied.bytes_copied;
         summary.unstable.extend(applied.unstable);
         summary.errors.extend(applied.errors.into_iter().map(|(path, error)| ItemError { path, error }));
-    } else if !plan.stale_temps.is_empty() {
-        let roots = apply::Roots { source: &set.source, replica: &set.target };
-        apply::apply(store, &set.name, &roots, plan)?;
     }
-
-    match versions::prune(&set.versions_dir, set.keep_versions as usize) {
+    match pruned {
         Ok(deleted) if !deleted.is_empty() => tracing::info!(set = %set.name, count = deleted.len(), "pruned old versions"),
         Ok(_) => {}
         Err(e) => summary.errors.push(ItemError { path: set.versions_dir.display().to_string(), error: format!("cannot prune old versions: {e}") }),
@@ -191,6 +196,44 @@ pub fn sync_set(store: &mut Store, set: &SyncSet, options: &SyncOptions) -> Resu
     summary.duration_ms = clock.elapsed().as_millis() as u64;
     summary.finished_at = crate::store::now_text();
     Ok(summary)
+}
+
+/// Applies a plan that changes the replica, or only removes stale
+/// temporary files; returns what was applied, or None for an empty plan.
+fn apply_plan(store: &mut Store, set: &SyncSet, mut plan: Plan) -> Result<Option<apply::Applied>, SyncError> {
+    let roots = apply::Roots { source: &set.source, replica: &set.target };
+    if plan.is_empty() {
+        if !plan.stale_temps.is_empty() {
+            apply::apply(store, &set.name, &roots, plan)?;
+        }
+        return Ok(None);
+    }
+    let forgotten = std::mem::take(&mut plan.forgotten);
+    let applied = apply::apply(store, &set.name, &roots, plan)?;
+    store.manifest_apply(&set.name, &ManifestWriter { upserts: Vec::new(), deletes: forgotten })?;
+    Ok(Some(applied))
+}
+
+/// Resolves the compares and keeps a version when the replica is about to
+/// change. When the plan changes the replica whatever the compares find,
+/// the version is built while the compares are hashed, since one mostly
+/// waits on directory operations and the other on reading.
+fn keep_version_and_compare(store: &mut Store, set: &SyncSet, plan: &mut Plan) -> Result<Option<versions::Version>, SyncError> {
+    let wants_version = set.keep_versions > 0 && plan.replica_files > 0;
+    if wants_version && plan.changes_besides_compares() {
+        let (version, compared) = std::thread::scope(|scope| {
+            let snapshot = scope.spawn(|| versions::snapshot(&set.target, &set.versions_dir));
+            let compared = resolve_compares(store, set, plan);
+            (snapshot.join().expect("the version thread does not panic"), compared)
+        });
+        compared?;
+        return Ok(Some(version?));
+    }
+    resolve_compares(store, set, plan)?;
+    if wants_version && !plan.is_empty() {
+        return Ok(Some(versions::snapshot(&set.target, &set.versions_dir)?));
+    }
+    Ok(None)
 }
 
 /// Rejects a missing, non-directory or empty source before anything is read further.

@@ -87,14 +87,18 @@ pub struct Plan {
 impl Plan {
     /// True when the replica already matches the source.
     pub fn is_empty(&self) -> bool {
-        self.deletes.is_empty()
+        self.compares.is_empty() && !self.changes_besides_compares()
+    }
+
+    /// True when the replica will change whatever the compares find.
+    pub fn changes_besides_compares(&self) -> bool {
+        !(self.deletes.is_empty()
             && self.mkdirs.is_empty()
             && self.copies.is_empty()
-            && self.compares.is_empty()
             && self.links.is_empty()
             && self.symlinks.is_empty()
             && self.metas.is_empty()
-            && self.dir_metas.is_empty()
+            && self.dir_metas.is_empty())
     }
 }
 
@@ -301,7 +305,7 @@ fn decide_file(plan: &mut Plan, links: &mut LinkTracker, s: Entry, sc: Option<Ma
         plan.copies.push(CopyItem::new(s));
         return;
     };
-    let replica_hash = rc.filter(|row| r.matches_cache(row)).and_then(|row| row.hash);
+    let replica_hash = rc.filter(|row| r.matches_replica_cache(row)).and_then(|row| row.hash);
     match (source_hash, replica_hash) {
         (Some(a), Some(b)) if a == b => {
             remember_leader(links, &s, Some(r.ino));

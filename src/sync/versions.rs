@@ -8,6 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
 use walkdir::WalkDir;
 
 use super::walk::is_temp_name;
@@ -58,25 +59,45 @@ fn unique_name(versions_dir: &Path) -> String {
     name
 }
 
-/// Re-creates the directories of `from` under `to` and hard-links everything else.
+/// Re-creates the directories of `from` under `to` and hard-links everything
+/// else. Directories are made one depth at a time and filled in parallel,
+/// because a version of a large tree is otherwise a long run of syscalls.
 fn link_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    let dirs = list_dirs(from)?;
+    std::fs::create_dir(to)?;
+    let deepest = dirs.iter().map(|(_, depth, _)| *depth).max().unwrap_or(0);
+    for depth in 1..=deepest {
+        dirs.par_iter()
+            .filter(|(_, d, _)| *d == depth)
+            .try_for_each(|(relative, _, _)| std::fs::create_dir(to.join(relative)))?;
+    }
+    dirs.par_iter().try_for_each(|(relative, _, _)| link_entries(&from.join(relative), &to.join(relative)))?;
+    link_entries(from, to)?;
+    dirs.par_iter().try_for_each(|(relative, _, meta)| copy_dir_metadata(&to.join(relative), meta))?;
+    copy_dir_metadata(to, &std::fs::symlink_metadata(from)?)
+}
+
+/// Lists the directories under `root` (relative path, depth, metadata).
+fn list_dirs(root: &Path) -> std::io::Result<Vec<(PathBuf, usize, std::fs::Metadata)>> {
     let mut dirs = Vec::new();
-    for item in WalkDir::new(from).follow_links(false) {
+    for item in WalkDir::new(root).min_depth(1).follow_links(false) {
         let item = item.map_err(|e| e.into_io_error().unwrap_or_else(|| std::io::Error::other("walk failed")))?;
-        if is_temp_name(item.file_name()) {
-            continue;
-        }
-        let relative = item.path().strip_prefix(from).expect("walk stays under its root");
-        let dest = to.join(relative);
         if item.file_type().is_dir() {
-            std::fs::create_dir(&dest)?;
-            dirs.push((dest, item.metadata()?));
-        } else {
-            std::fs::hard_link(item.path(), &dest)?;
+            let relative = item.path().strip_prefix(root).expect("walk stays under its root").to_path_buf();
+            dirs.push((relative, item.depth(), item.metadata()?));
         }
     }
-    for (dest, meta) in dirs.iter().rev() {
-        copy_dir_metadata(dest, meta)?;
+    Ok(dirs)
+}
+
+/// Hard-links every entry of `from` that is not a directory into `to`.
+fn link_entries(from: &Path, to: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() || is_temp_name(&entry.file_name()) {
+            continue;
+        }
+        std::fs::hard_link(entry.path(), to.join(entry.file_name()))?;
     }
     Ok(())
 }

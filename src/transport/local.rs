@@ -56,10 +56,19 @@ pub fn temp_path(final_path: &Path) -> PathBuf {
 /// The copy is retried when the source changes while it is read, so the
 /// returned hash always matches the bytes in the temporary file.
 pub fn copy_to_temp(source: &Path, final_path: &Path, entry: Option<&Entry>) -> Result<TempCopy, FileError> {
-    let mut buffer = vec![0u8; BUFFER];
+    COPY_BUFFER.with_borrow_mut(|buffer| copy_with_retries(source, final_path, entry, buffer))
+}
+
+thread_local! {
+    /// One copy buffer per thread: allocating 1 MiB per file would map and
+    /// unmap fresh pages for every small file.
+    static COPY_BUFFER: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; BUFFER]);
+}
+
+fn copy_with_retries(source: &Path, final_path: &Path, entry: Option<&Entry>, buffer: &mut [u8]) -> Result<TempCopy, FileError> {
     for _ in 0..READ_ATTEMPTS {
         let temp = temp_path(final_path);
-        match copy_once(source, &temp, entry, &mut buffer) {
+        match copy_once(source, &temp, entry, buffer) {
             Ok(Some(copy)) => return Ok(copy),
             Ok(None) => {
                 let _ = std::fs::remove_file(&temp);
