@@ -17,43 +17,183 @@ use crate::i18n::{self, Lang, Row};
 /// Messages of config errors: the problem, then the fix.
 const TEXTS: &[Row] = &[
     ("fix_label", "fix", "solución"),
-    ("read_failed", "{path}: cannot read the config file: {error}", "{path}: no se puede leer el archivo de configuración: {error}"),
-    ("fix_read", "create it (README.md, \"Configuration\", shows an example) or pass --config FILE", "créelo (README.es.md, \"Configuración\", trae un ejemplo) o indique --config ARCHIVO"),
-    ("unknown_key", "unknown key {key}; the keys accepted here are {expected}", "clave desconocida {key}; aquí se aceptan {expected}"),
-    ("fix_unknown_key", "remove the key or correct its spelling", "quite la clave o corrija cómo está escrita"),
-    ("missing_key", "the required key {key} is missing", "falta la clave obligatoria {key}"),
-    ("fix_missing_key", "add the key; README.md, \"Configuration\", lists every key", "añada la clave; README.es.md, \"Configuración\", lista todas las claves"),
-    ("invalid_toml", "invalid TOML or value: {detail}", "TOML o valor no válido: {detail}"),
-    ("fix_invalid_toml", "correct the value or the TOML syntax at this position", "corrija el valor o la sintaxis TOML en esta posición"),
-    ("site_name_empty", "the site name is empty", "el nombre del sitio está vacío"),
-    ("fix_site_name", "set a short name such as \"web1\"", "ponga un nombre corto como \"web1\""),
-    ("bad_language", "unsupported language \"{value}\"", "idioma no admitido \"{value}\""),
+    (
+        "read_failed",
+        "{path}: cannot read the config file: {error}",
+        "{path}: no se puede leer el archivo de configuración: {error}",
+    ),
+    (
+        "fix_read",
+        "create it (README.md, \"Configuration\", shows an example) or pass --config FILE",
+        "créelo (README.es.md, \"Configuración\", trae un ejemplo) o indique --config ARCHIVO",
+    ),
+    (
+        "unknown_key",
+        "unknown key {key}; the keys accepted here are {expected}",
+        "clave desconocida {key}; aquí se aceptan {expected}",
+    ),
+    (
+        "fix_unknown_key",
+        "remove the key or correct its spelling",
+        "quite la clave o corrija cómo está escrita",
+    ),
+    (
+        "missing_key",
+        "the required key {key} is missing",
+        "falta la clave obligatoria {key}",
+    ),
+    (
+        "fix_missing_key",
+        "add the key; README.md, \"Configuration\", lists every key",
+        "añada la clave; README.es.md, \"Configuración\", lista todas las claves",
+    ),
+    (
+        "invalid_toml",
+        "invalid TOML or value: {detail}",
+        "TOML o valor no válido: {detail}",
+    ),
+    (
+        "fix_invalid_toml",
+        "correct the value or the TOML syntax at this position",
+        "corrija el valor o la sintaxis TOML en esta posición",
+    ),
+    (
+        "site_name_empty",
+        "the site name is empty",
+        "el nombre del sitio está vacío",
+    ),
+    (
+        "fix_site_name",
+        "set a short name such as \"web1\"",
+        "ponga un nombre corto como \"web1\"",
+    ),
+    (
+        "bad_language",
+        "unsupported language \"{value}\"",
+        "idioma no admitido \"{value}\"",
+    ),
     ("fix_language", "use \"en\" or \"es\"", "use \"en\" o \"es\""),
-    ("bad_duration", "invalid duration \"{value}\"", "duración no válida \"{value}\""),
-    ("fix_duration", "write a number with a unit (ms, s, m, h, d), such as \"15m\", \"60s\" or \"1h30m\"", "escriba un número con su unidad (ms, s, m, h, d), como \"15m\", \"60s\" o \"1h30m\""),
+    (
+        "bad_duration",
+        "invalid duration \"{value}\"",
+        "duración no válida \"{value}\"",
+    ),
+    (
+        "fix_duration",
+        "write a number with a unit (ms, s, m, h, d), such as \"15m\", \"60s\" or \"1h30m\"",
+        "escriba un número con su unidad (ms, s, m, h, d), como \"15m\", \"60s\" o \"1h30m\"",
+    ),
     ("path_empty", "the path is empty", "la ruta está vacía"),
-    ("path_relative", "\"{value}\" is not an absolute path", "\"{value}\" no es una ruta absoluta"),
-    ("fix_path", "write the whole path from the root, such as \"/var/www\"", "escriba la ruta completa desde la raíz, como \"/var/www\""),
-    ("bad_set_name", "invalid set name \"{value}\"", "nombre de conjunto no válido \"{value}\""),
-    ("fix_set_name", "use 1-64 letters, digits, '-' or '_', such as \"www\"", "use de 1 a 64 letras, cifras, '-' o '_', como \"www\""),
-    ("bad_pattern", "invalid pattern \"{value}\": {detail}", "patrón no válido \"{value}\": {detail}"),
-    ("fix_pattern", "use shell wildcards such as \"*.tmp\" or \"cache/\"", "use comodines de shell como \"*.tmp\" o \"cache/\""),
-    ("bad_max_delete", "invalid limit \"{value}\"", "límite no válido \"{value}\""),
-    ("fix_max_delete", "write a percentage of the replica's files such as \"10%\", or a file count such as \"500\"", "escriba un porcentaje de los archivos de la réplica como \"10%\", o un número de archivos como \"500\""),
-    ("bad_keep_versions", "invalid count {value}", "cantidad no válida {value}"),
-    ("fix_keep_versions", "use a whole number from 0 (no versions) to 10000", "use un número entero de 0 (sin versiones) a 10000"),
-    ("overlap_source_target", "the target {target} and the source {source} overlap", "el destino {target} y el origen {source} se solapan"),
-    ("fix_overlap_source_target", "put the replica outside the source tree, and the source outside the replica", "ponga la réplica fuera del árbol de origen, y el origen fuera de la réplica"),
-    ("overlap_versions", "the versions folder {path} lies inside the source or the target", "la carpeta de versiones {path} está dentro del origen o del destino"),
-    ("fix_overlap_versions", "set versions_dir to a folder beside the target, on the same file system", "ponga versions_dir en una carpeta junto al destino, en el mismo sistema de archivos"),
-    ("inside_replica", "{path} lies inside the replica of set \"{set}\" ({target})", "{path} está dentro de la réplica del conjunto \"{set}\" ({target})"),
-    ("fix_inside_replica", "move it out of every sync target", "muévalo fuera de todos los destinos de sincronización"),
-    ("duplicate_set", "the set name \"{set}\" is used twice", "el nombre de conjunto \"{set}\" se usa dos veces"),
-    ("fix_duplicate_set", "give every [[sync]] entry its own name", "dé a cada entrada [[sync]] su propio nombre"),
-    ("overlap_targets", "the target {target} overlaps the target {other} of set \"{set}\"", "el destino {target} se solapa con el destino {other} del conjunto \"{set}\""),
-    ("fix_overlap_targets", "give every set its own replica folder, with no set inside another", "dé a cada conjunto su propia carpeta de réplica, sin ninguna dentro de otra"),
-    ("overlap_sets", "set \"{set}\" and set \"{other}\" overlap: one replicates into the other's source or target", "los conjuntos \"{set}\" y \"{other}\" se solapan: uno replica dentro del origen o del destino del otro"),
-    ("fix_overlap_sets", "keep every replica outside every source", "mantenga cada réplica fuera de todos los orígenes"),
+    (
+        "path_relative",
+        "\"{value}\" is not an absolute path",
+        "\"{value}\" no es una ruta absoluta",
+    ),
+    (
+        "fix_path",
+        "write the whole path from the root, such as \"/var/www\"",
+        "escriba la ruta completa desde la raíz, como \"/var/www\"",
+    ),
+    (
+        "bad_set_name",
+        "invalid set name \"{value}\"",
+        "nombre de conjunto no válido \"{value}\"",
+    ),
+    (
+        "fix_set_name",
+        "use 1-64 letters, digits, '-' or '_', such as \"www\"",
+        "use de 1 a 64 letras, cifras, '-' o '_', como \"www\"",
+    ),
+    (
+        "bad_pattern",
+        "invalid pattern \"{value}\": {detail}",
+        "patrón no válido \"{value}\": {detail}",
+    ),
+    (
+        "fix_pattern",
+        "use shell wildcards such as \"*.tmp\" or \"cache/\"",
+        "use comodines de shell como \"*.tmp\" o \"cache/\"",
+    ),
+    (
+        "bad_max_delete",
+        "invalid limit \"{value}\"",
+        "límite no válido \"{value}\"",
+    ),
+    (
+        "fix_max_delete",
+        "write a percentage of the replica's files such as \"10%\", or a file count such as \"500\"",
+        "escriba un porcentaje de los archivos de la réplica como \"10%\", o un número de archivos como \"500\"",
+    ),
+    (
+        "bad_keep_versions",
+        "invalid count {value}",
+        "cantidad no válida {value}",
+    ),
+    (
+        "fix_keep_versions",
+        "use a whole number from 0 (no versions) to 10000",
+        "use un número entero de 0 (sin versiones) a 10000",
+    ),
+    (
+        "overlap_source_target",
+        "the target {target} and the source {source} overlap",
+        "el destino {target} y el origen {source} se solapan",
+    ),
+    (
+        "fix_overlap_source_target",
+        "put the replica outside the source tree, and the source outside the replica",
+        "ponga la réplica fuera del árbol de origen, y el origen fuera de la réplica",
+    ),
+    (
+        "overlap_versions",
+        "the versions folder {path} lies inside the source or the target",
+        "la carpeta de versiones {path} está dentro del origen o del destino",
+    ),
+    (
+        "fix_overlap_versions",
+        "set versions_dir to a folder beside the target, on the same file system",
+        "ponga versions_dir en una carpeta junto al destino, en el mismo sistema de archivos",
+    ),
+    (
+        "inside_replica",
+        "{path} lies inside the replica of set \"{set}\" ({target})",
+        "{path} está dentro de la réplica del conjunto \"{set}\" ({target})",
+    ),
+    (
+        "fix_inside_replica",
+        "move it out of every sync target",
+        "muévalo fuera de todos los destinos de sincronización",
+    ),
+    (
+        "duplicate_set",
+        "the set name \"{set}\" is used twice",
+        "el nombre de conjunto \"{set}\" se usa dos veces",
+    ),
+    (
+        "fix_duplicate_set",
+        "give every [[sync]] entry its own name",
+        "dé a cada entrada [[sync]] su propio nombre",
+    ),
+    (
+        "overlap_targets",
+        "the target {target} overlaps the target {other} of set \"{set}\"",
+        "el destino {target} se solapa con el destino {other} del conjunto \"{set}\"",
+    ),
+    (
+        "fix_overlap_targets",
+        "give every set its own replica folder, with no set inside another",
+        "dé a cada conjunto su propia carpeta de réplica, sin ninguna dentro de otra",
+    ),
+    (
+        "overlap_sets",
+        "set \"{set}\" and set \"{other}\" overlap: one replicates into the other's source or target",
+        "los conjuntos \"{set}\" y \"{other}\" se solapan: uno replica dentro del origen o del destino del otro",
+    ),
+    (
+        "fix_overlap_sets",
+        "keep every replica outside every source",
+        "mantenga cada réplica fuera de todos los orígenes",
+    ),
 ];
 
 fn text(lang: Lang, key: &str) -> &'static str {
@@ -61,7 +201,12 @@ fn text(lang: Lang, key: &str) -> &'static str {
 }
 
 fn read_error_text(lang: Lang, path: &Path, error: &std::io::Error) -> String {
-    let problem = i18n::format(TEXTS, lang, "read_failed", &[("path", &path.display()), ("error", error)]);
+    let problem = i18n::format(
+        TEXTS,
+        lang,
+        "read_failed",
+        &[("path", &path.display()), ("error", error)],
+    );
     format!("{problem}\n  {}: {}", text(lang, "fix_label"), text(lang, "fix_read"))
 }
 
@@ -256,7 +401,7 @@ pub fn load(path: &Path, lang: Option<Lang>) -> Result<Config, ConfigError> {
 pub fn parse(path: &Path, text: &str, lang: Option<Lang>) -> Result<Config, ConfigError> {
     let lang = lang.or_else(|| declared_language(text)).unwrap_or_else(Lang::from_env);
     let checker = Checker { path, text, lang };
-    let raw: RawConfig = toml::from_str(text).map_err(|e| checker.from_toml(&e))?;
+    let raw: RawConfig = toml::from_str(text).map_err(|e| checker.toml_error(&e))?;
     checker.validate(raw)
 }
 
@@ -275,7 +420,14 @@ struct Checker<'a> {
 impl Checker<'_> {
     /// Builds the error for the value at `span`: `message` is a text key
     /// filled with `args`, `fix` a text key.
-    fn error(&self, span: std::ops::Range<usize>, key: &str, message: &str, args: &[(&str, &dyn fmt::Display)], fix: &str) -> ConfigError {
+    fn error(
+        &self,
+        span: std::ops::Range<usize>,
+        key: &str,
+        message: &str,
+        args: &[(&str, &dyn fmt::Display)],
+        fix: &str,
+    ) -> ConfigError {
         let (line, column) = line_column(self.text, span.start);
         ConfigError::Invalid {
             path: self.path.to_path_buf(),
@@ -288,14 +440,20 @@ impl Checker<'_> {
         }
     }
 
-    fn from_toml(&self, e: &toml::de::Error) -> ConfigError {
+    fn toml_error(&self, e: &toml::de::Error) -> ConfigError {
         let span = e.span().unwrap_or(0..0);
         let detail = e.message().trim().to_string();
         let key = self.key_at(span.start);
         if let Some(rest) = detail.strip_prefix("unknown field ") {
             let (field, expected) = rest.split_once(", expected ").unwrap_or((rest, ""));
             let expected = expected.trim_start_matches("one of ");
-            return self.error(span, &key, "unknown_key", &[("key", &field), ("expected", &expected)], "fix_unknown_key");
+            return self.error(
+                span,
+                &key,
+                "unknown_key",
+                &[("key", &field), ("expected", &expected)],
+                "fix_unknown_key",
+            );
         }
         if let Some(field) = detail.strip_prefix("missing field ") {
             return self.error(span, &key, "missing_key", &[("key", &field)], "fix_missing_key");
@@ -348,7 +506,13 @@ impl Checker<'_> {
         }
         let language = match &raw.language {
             Some(value) => Lang::from_code(value.get_ref()).ok_or_else(|| {
-                self.error(value.span(), "site.language", "bad_language", &[("value", value.get_ref())], "fix_language")
+                self.error(
+                    value.span(),
+                    "site.language",
+                    "bad_language",
+                    &[("value", value.get_ref())],
+                    "fix_language",
+                )
             })?,
             None => Lang::from_env(),
         };
@@ -383,7 +547,13 @@ impl Checker<'_> {
     fn duration(&self, value: &Spanned<String>, key: &str) -> Result<Duration, ConfigError> {
         match parse_duration(value.get_ref()) {
             Some(d) if !d.is_zero() => Ok(d),
-            _ => Err(self.error(value.span(), key, "bad_duration", &[("value", value.get_ref())], "fix_duration")),
+            _ => Err(self.error(
+                value.span(),
+                key,
+                "bad_duration",
+                &[("value", value.get_ref())],
+                "fix_duration",
+            )),
         }
     }
 
@@ -407,7 +577,13 @@ impl Checker<'_> {
             && name.len() <= 64
             && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         if !valid_name {
-            return Err(self.error(raw.name.span(), &format!("sync[{index}].name"), "bad_set_name", &[("value", &name)], "fix_set_name"));
+            return Err(self.error(
+                raw.name.span(),
+                &format!("sync[{index}].name"),
+                "bad_set_name",
+                &[("value", &name)],
+                "fix_set_name",
+            ));
         }
         let key = |field: &str| format!("sync.{name}.{field}");
         let source = self.absolute(&raw.source, &key("source"))?;
@@ -415,20 +591,38 @@ impl Checker<'_> {
         let mut exclude = Vec::new();
         for pattern in &raw.exclude {
             if let Err(e) = globset::Glob::new(pattern.get_ref().trim_end_matches('/')) {
-                return Err(self.error(pattern.span(), &key("exclude"), "bad_pattern", &[("value", pattern.get_ref()), ("detail", &e)], "fix_pattern"));
+                return Err(self.error(
+                    pattern.span(),
+                    &key("exclude"),
+                    "bad_pattern",
+                    &[("value", pattern.get_ref()), ("detail", &e)],
+                    "fix_pattern",
+                ));
             }
             exclude.push(pattern.get_ref().clone());
         }
         let max_delete = match &raw.max_delete {
             Some(value) => MaxDelete::parse(value.get_ref()).ok_or_else(|| {
-                self.error(value.span(), &key("max_delete"), "bad_max_delete", &[("value", value.get_ref())], "fix_max_delete")
+                self.error(
+                    value.span(),
+                    &key("max_delete"),
+                    "bad_max_delete",
+                    &[("value", value.get_ref())],
+                    "fix_max_delete",
+                )
             })?,
             None => MaxDelete::Percent(10.0),
         };
         let keep_versions = match &raw.keep_versions {
             Some(value) if (0..=10_000).contains(value.get_ref()) => *value.get_ref() as u32,
             Some(value) => {
-                return Err(self.error(value.span(), &key("keep_versions"), "bad_keep_versions", &[("value", value.get_ref())], "fix_keep_versions"));
+                return Err(self.error(
+                    value.span(),
+                    &key("keep_versions"),
+                    "bad_keep_versions",
+                    &[("value", value.get_ref())],
+                    "fix_keep_versions",
+                ));
             }
             None => 7,
         };
@@ -457,27 +651,78 @@ impl Checker<'_> {
             let s = &a.set;
             let key = |field: &str| format!("sync.{}.{field}", s.name);
             if nested(&s.source, &s.target) {
-                return Err(self.error(a.target_span.clone(), &key("target"), "overlap_source_target", &[("target", &s.target.display()), ("source", &s.source.display())], "fix_overlap_source_target"));
+                return Err(self.error(
+                    a.target_span.clone(),
+                    &key("target"),
+                    "overlap_source_target",
+                    &[("target", &s.target.display()), ("source", &s.source.display())],
+                    "fix_overlap_source_target",
+                ));
             }
             if nested(&s.source, &s.versions_dir) || nested(&s.target, &s.versions_dir) {
-                return Err(self.error(a.target_span.clone(), &key("versions_dir"), "overlap_versions", &[("path", &s.versions_dir.display())], "fix_overlap_versions"));
+                return Err(self.error(
+                    a.target_span.clone(),
+                    &key("versions_dir"),
+                    "overlap_versions",
+                    &[("path", &s.versions_dir.display())],
+                    "fix_overlap_versions",
+                ));
             }
-            for (path, what) in [(&site.site.data_dir, "site.data_dir"), (&site.site.report_dir, "site.report_dir")] {
+            for (path, what) in [
+                (&site.site.data_dir, "site.data_dir"),
+                (&site.site.report_dir, "site.report_dir"),
+            ] {
                 if path.starts_with(&s.target) || path.starts_with(&s.versions_dir) {
-                    let span = if what == "site.data_dir" { site.data_dir_span.clone() } else { site.report_dir_span.clone() };
-                    return Err(self.error(span, what, "inside_replica", &[("path", &path.display()), ("set", &s.name), ("target", &s.target.display())], "fix_inside_replica"));
+                    let span = if what == "site.data_dir" {
+                        site.data_dir_span.clone()
+                    } else {
+                        site.report_dir_span.clone()
+                    };
+                    return Err(self.error(
+                        span,
+                        what,
+                        "inside_replica",
+                        &[
+                            ("path", &path.display()),
+                            ("set", &s.name),
+                            ("target", &s.target.display()),
+                        ],
+                        "fix_inside_replica",
+                    ));
                 }
             }
             for b in &sets[..i] {
                 let t = &b.set;
                 if t.name == s.name {
-                    return Err(self.error(a.span.clone(), &key("name"), "duplicate_set", &[("set", &s.name)], "fix_duplicate_set"));
+                    return Err(self.error(
+                        a.span.clone(),
+                        &key("name"),
+                        "duplicate_set",
+                        &[("set", &s.name)],
+                        "fix_duplicate_set",
+                    ));
                 }
                 if nested(&s.target, &t.target) {
-                    return Err(self.error(a.target_span.clone(), &key("target"), "overlap_targets", &[("target", &s.target.display()), ("other", &t.target.display()), ("set", &t.name)], "fix_overlap_targets"));
+                    return Err(self.error(
+                        a.target_span.clone(),
+                        &key("target"),
+                        "overlap_targets",
+                        &[
+                            ("target", &s.target.display()),
+                            ("other", &t.target.display()),
+                            ("set", &t.name),
+                        ],
+                        "fix_overlap_targets",
+                    ));
                 }
                 if nested(&s.source, &t.target) || nested(&s.target, &t.source) {
-                    return Err(self.error(a.source_span.clone(), &key("source"), "overlap_sets", &[("set", &s.name), ("other", &t.name)], "fix_overlap_sets"));
+                    return Err(self.error(
+                        a.source_span.clone(),
+                        &key("source"),
+                        "overlap_sets",
+                        &[("set", &s.name), ("other", &t.name)],
+                        "fix_overlap_sets",
+                    ));
                 }
             }
         }
@@ -613,8 +858,13 @@ mod tests {
     #[test]
     fn unknown_key_names_line_and_fix() {
         let text = "[site]\nname = \"w\"\ndata_dir = \"/d\"\nreport_dir = \"/r\"\ncolour = \"red\"\n";
-        let e = parse(Path::new("/etc/drkit/drkit.toml"), text, Some(Lang::En)).unwrap_err().to_string();
-        assert!(e.starts_with("/etc/drkit/drkit.toml:5:1: colour: unknown key `colour`"), "{e}");
+        let e = parse(Path::new("/etc/drkit/drkit.toml"), text, Some(Lang::En))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("/etc/drkit/drkit.toml:5:1: colour: unknown key `colour`"),
+            "{e}"
+        );
         assert!(e.contains("fix: remove the key"), "{e}");
     }
 

@@ -45,8 +45,7 @@ pub fn localize(command: Command, lang: Lang) -> Command {
     let command = command
         .help_template("{about-with-newline}\n{usage-heading} {usage}\n\n{all-args}{after-help}")
         .next_help_heading("Opciones");
-    localize_one(command, "drkit")
-        .disable_help_subcommand(false)
+    localize_one(command, "drkit").disable_help_subcommand(false)
 }
 
 fn localize_one(mut command: Command, path: &str) -> Command {

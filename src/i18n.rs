@@ -75,6 +75,7 @@ pub fn format(table: &[Row], lang: Lang, key: &str, args: &[(&str, &dyn Display)
     out
 }
 
+#[cfg(test)]
 /// Checks a table for duplicate keys, empty texts and placeholders that differ
 /// between the languages; used by each table's unit test.
 pub fn check_table(table: &[Row]) -> Result<(), String> {
@@ -93,6 +94,7 @@ pub fn check_table(table: &[Row]) -> Result<(), String> {
     Ok(())
 }
 
+#[cfg(test)]
 fn placeholders(text: &str) -> Vec<&str> {
     let mut names: Vec<&str> = text
         .split('{')

@@ -35,7 +35,11 @@ pub fn init(verbose: u8, data_dir: Option<&Path>) {
                 .with_writer(Mutex::new(file))
                 .with_ansi(false)
                 .with_target(false)
-                .with_filter(if verbose > 1 { LevelFilter::DEBUG } else { LevelFilter::INFO }),
+                .with_filter(if verbose > 1 {
+                    LevelFilter::DEBUG
+                } else {
+                    LevelFilter::INFO
+                }),
         )
     });
     let _ = tracing_subscriber::registry().with(stderr).with(file).try_init();

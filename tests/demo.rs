@@ -75,28 +75,16 @@ fn run_demo(cwd: &Path, dir: &str, lang: &str) -> Run {
     };
     Run {
         code: status.code(),
-        stdout: out_reader
-            .join()
-            .expect("stdout reader")
-            .expect("read stdout"),
-        stderr: err_reader
-            .join()
-            .expect("stderr reader")
-            .expect("read stderr"),
+        stdout: out_reader.join().expect("stdout reader").expect("read stdout"),
+        stderr: err_reader.join().expect("stderr reader").expect("read stderr"),
     }
 }
 
 /// One entry of a tree, compared between primary and replica.
 #[derive(Debug, PartialEq, Eq)]
 enum Node {
-    Dir {
-        mode: u32,
-    },
-    File {
-        mode: u32,
-        mtime: i64,
-        bytes: Vec<u8>,
-    },
+    Dir { mode: u32 },
+    File { mode: u32, mtime: i64, bytes: Vec<u8> },
     Symlink(PathBuf),
 }
 
@@ -151,14 +139,8 @@ fn assert_replica_equals_primary(demo: &Path) {
             "{folder}: only {} entries on the primary",
             primary.len()
         );
-        let only_primary: Vec<_> = primary
-            .keys()
-            .filter(|k| !replica.contains_key(*k))
-            .collect();
-        let only_replica: Vec<_> = replica
-            .keys()
-            .filter(|k| !primary.contains_key(*k))
-            .collect();
+        let only_primary: Vec<_> = primary.keys().filter(|k| !replica.contains_key(*k)).collect();
+        let only_replica: Vec<_> = replica.keys().filter(|k| !primary.contains_key(*k)).collect();
         assert!(
             only_primary.is_empty(),
             "{folder}: missing on the replica: {only_primary:?}"
@@ -212,16 +194,11 @@ fn assert_demo_outcome(demo: &Path, run: &Run) {
     assert!(!versions.is_empty(), "no version of the home set");
     let first = demo.join("replica/.drkit-versions/home").join(&versions[0]);
     assert!(
-        first
-            .join("blog.example.org/public_html/old-post.html")
-            .is_file(),
+        first.join("blog.example.org/public_html/old-post.html").is_file(),
         "the first version keeps the post deleted on the primary"
     );
 
-    assert!(
-        demo.join("reports/index.html").is_file(),
-        "reports/index.html"
-    );
+    assert!(demo.join("reports/index.html").is_file(), "reports/index.html");
     assert!(demo.join(".drkit-demo").is_file(), "marker file");
 }
 
@@ -233,18 +210,12 @@ fn demo_in_english() {
     assert_demo_outcome(&demo, &run);
 
     let out = &run.stdout;
-    assert!(
-        out.contains("$ drkit --config drkit-demo/drkit.toml sync\n"),
-        "{out}"
-    );
+    assert!(out.contains("$ drkit --config drkit-demo/drkit.toml sync\n"), "{out}");
     assert!(
         out.contains(&format!("  different: {CORRUPTED}\n")),
         "verify lists the corrupted file:\n{out}"
     );
-    assert!(
-        out.contains("As expected, verify exited with code 1"),
-        "{out}"
-    );
+    assert!(out.contains("As expected, verify exited with code 1"), "{out}");
     assert!(out.contains("== Step 7 of 7: daily report =="), "{out}");
     assert!(out.contains("All 7 steps behaved as expected."), "{out}");
     let index = demo.join("reports/index.html");
@@ -262,10 +233,7 @@ fn demo_in_spanish() {
     assert_demo_outcome(&demo, &run);
 
     let out = &run.stdout;
-    assert!(
-        out.contains("== Paso 1 de 7: primera sincronización =="),
-        "{out}"
-    );
+    assert!(out.contains("== Paso 1 de 7: primera sincronización =="), "{out}");
     assert!(
         out.contains("== Paso 5 de 7: corrupción silenciosa en la réplica =="),
         "{out}"
@@ -278,14 +246,8 @@ fn demo_in_spanish() {
         out.contains("Como se esperaba, verify terminó con el código 1"),
         "{out}"
     );
-    assert!(
-        out.contains("home: la réplica coincide con el origen"),
-        "{out}"
-    );
-    assert!(
-        out.contains("Los 7 pasos se comportaron como se esperaba."),
-        "{out}"
-    );
+    assert!(out.contains("home: la réplica coincide con el origen"), "{out}");
+    assert!(out.contains("Los 7 pasos se comportaron como se esperaba."), "{out}");
     assert!(
         !out.contains("Step 1 of 7"),
         "no English step header in the Spanish run:\n{out}"
@@ -307,9 +269,7 @@ fn demo_runs_twice_in_same_folder() {
 
     assert_demo_outcome(&demo, &second);
     assert!(
-        second
-            .stdout
-            .contains("Removed the files of the previous demo run"),
+        second.stdout.contains("Removed the files of the previous demo run"),
         "{}",
         second.stdout
     );
@@ -340,8 +300,5 @@ fn demo_rejects_folder_it_did_not_create() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(entries, ["index.html"], "nothing was added to the folder");
-    assert_eq!(
-        std::fs::read_to_string(dir.join("index.html")).unwrap(),
-        "precious"
-    );
+    assert_eq!(std::fs::read_to_string(dir.join("index.html")).unwrap(), "precious");
 }

@@ -27,11 +27,7 @@ impl Site {
         std::fs::create_dir_all(root.join("jobs")).unwrap();
         std::fs::create_dir_all(root.join("source/docroot")).unwrap();
         for i in 0..5 {
-            std::fs::write(
-                root.join(format!("source/docroot/page{i}.html")),
-                format!("page {i}\n"),
-            )
-            .unwrap();
+            std::fs::write(root.join(format!("source/docroot/page{i}.html")), format!("page {i}\n")).unwrap();
         }
         let config = format!(
             "[site]\nname = \"web1\"\ndata_dir = \"{root}/data\"\nreport_dir = \"{root}/reports\"\nlanguage = \"en\"\n\n\
@@ -137,27 +133,17 @@ fn text(bytes: &[u8]) -> String {
 fn process_group(pid: i32) -> i32 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     let after_name = stat.rsplit_once(')').unwrap().1;
-    after_name
-        .split_whitespace()
-        .nth(2)
-        .unwrap()
-        .parse()
-        .unwrap()
+    after_name.split_whitespace().nth(2).unwrap().parse().unwrap()
 }
 
 /// Waits for a pid file that a job writes, and returns the pid in it.
 fn read_pid_file(path: &Path) -> i32 {
     assert!(
-        wait_until(LIMIT, || std::fs::read_to_string(path)
-            .is_ok_and(|t| t.ends_with('\n'))),
+        wait_until(LIMIT, || std::fs::read_to_string(path).is_ok_and(|t| t.ends_with('\n'))),
         "the job never wrote {}",
         path.display()
     );
-    std::fs::read_to_string(path)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap()
+    std::fs::read_to_string(path).unwrap().trim().parse().unwrap()
 }
 
 fn group_is_gone(group: i32) -> bool {
@@ -201,11 +187,7 @@ fn job_dir_defaults_to_jobs_beside_config() {
     site.command_job("hello", "@daily", "1m", "exit 0");
     let output = site.run(&["run", "--list"]);
     assert!(output.status.success(), "stderr: {}", text(&output.stderr));
-    assert!(
-        text(&output.stdout).contains("\nhello  "),
-        "{}",
-        text(&output.stdout)
-    );
+    assert!(text(&output.stdout).contains("\nhello  "), "{}", text(&output.stdout));
 }
 
 #[test]
@@ -268,15 +250,10 @@ fn unknown_job_name_is_a_usage_error() {
     assert_eq!(output.status.code(), Some(2));
     assert_eq!(
         text(&output.stderr),
-        "error: no job is named \"nightly\"; the job files in jobs define: hello\n".replace(
-            " in jobs ",
-            &format!(" in {} ", site.path("jobs").display())
-        )
+        "error: no job is named \"nightly\"; the job files in jobs define: hello\n"
+            .replace(" in jobs ", &format!(" in {} ", site.path("jobs").display()))
     );
-    assert!(
-        site.runs().is_empty(),
-        "no job starts when one name is unknown"
-    );
+    assert!(site.runs().is_empty(), "no job starts when one name is unknown");
 }
 
 #[test]
@@ -345,17 +322,9 @@ fn same_job_twice_runs_once() {
     std::fs::write(&release, "").unwrap();
     let ran = output_within(runner, LIMIT);
     assert_eq!(ran.status.code(), Some(0), "stderr: {}", text(&ran.stderr));
-    assert!(
-        text(&ran.stdout).starts_with("slow: ok in "),
-        "{}",
-        text(&ran.stdout)
-    );
+    assert!(text(&ran.stdout).starts_with("slow: ok in "), "{}", text(&ran.stdout));
 
-    let mut statuses: Vec<String> = site
-        .runs()
-        .into_iter()
-        .map(|(_, status, _)| status)
-        .collect();
+    let mut statuses: Vec<String> = site.runs().into_iter().map(|(_, status, _)| status).collect();
     statuses.sort();
     assert_eq!(statuses, ["ok", "skipped"]);
 }
@@ -368,10 +337,7 @@ fn timeout_stops_the_process_group() {
         "stuck",
         "@hourly",
         "1s",
-        &format!(
-            "echo $$ > {}.tmp; mv {0}.tmp {0}; exec sleep 120",
-            pid_file.display()
-        ),
+        &format!("echo $$ > {}.tmp; mv {0}.tmp {0}; exec sleep 120", pid_file.display()),
     );
 
     let child = site
@@ -391,7 +357,8 @@ fn timeout_stops_the_process_group() {
     let output = output_within(child, LIMIT);
     assert_eq!(output.status.code(), Some(1));
     assert!(
-        text(&output.stderr).starts_with("error: stuck: timed out, exceeded its timeout of 1s; its processes were stopped after "),
+        text(&output.stderr)
+            .starts_with("error: stuck: timed out, exceeded its timeout of 1s; its processes were stopped after "),
         "{}",
         text(&output.stderr)
     );
@@ -433,12 +400,7 @@ fn sigkill_follows_an_ignored_sigterm() {
     let group = process_group(shell);
 
     let output = output_within(child, LIMIT);
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "stderr: {}",
-        text(&output.stderr)
-    );
+    assert_eq!(output.status.code(), Some(1), "stderr: {}", text(&output.stderr));
     let runs = site.runs();
     assert_eq!(runs[0].1, "timed_out");
     assert!(
@@ -456,26 +418,11 @@ fn due_runs_only_matching_jobs() {
     let site = Site::new();
     let every = site.path("every-minute-ran");
     let never = site.path("never-ran");
-    site.command_job(
-        "every-minute",
-        "* * * * *",
-        "1m",
-        &format!("touch {}", every.display()),
-    );
-    site.command_job(
-        "february-31",
-        "0 0 31 2 *",
-        "1m",
-        &format!("touch {}", never.display()),
-    );
+    site.command_job("every-minute", "* * * * *", "1m", &format!("touch {}", every.display()));
+    site.command_job("february-31", "0 0 31 2 *", "1m", &format!("touch {}", never.display()));
 
     let output = site.run(&["run", "--due"]);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "stderr: {}",
-        text(&output.stderr)
-    );
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", text(&output.stderr));
     assert!(every.exists(), "the every-minute job ran");
     assert!(!never.exists(), "the February 31 job did not run");
     let names: Vec<String> = site
@@ -524,12 +471,7 @@ fn sync_job_records_results_under_its_run() {
     site.write_job("sync-www.toml", "name = \"sync-www\"\nkind = \"sync\"\nschedule = \"@hourly\"\ntimeout = \"5m\"\n\n[params]\nsets = [\"www\"]\n");
 
     let output = site.run(&["run", "sync-www"]);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "stderr: {}",
-        text(&output.stderr)
-    );
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", text(&output.stderr));
     assert_eq!(
         std::fs::read_to_string(site.path("replica/www/docroot/page3.html")).unwrap(),
         "page 3\n"
@@ -551,14 +493,9 @@ fn sync_job_records_results_under_its_run() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(
-        result_run, run_id,
-        "the sync result belongs to the job's run"
-    );
+    assert_eq!(result_run, run_id, "the sync result belongs to the job's run");
     let other_runs: i64 = db
-        .query_row("SELECT count(*) FROM runs WHERE kind != 'job'", [], |r| {
-            r.get(0)
-        })
+        .query_row("SELECT count(*) FROM runs WHERE kind != 'job'", [], |r| r.get(0))
         .unwrap();
     assert_eq!(other_runs, 0, "job-exec opens no run of its own");
 }
@@ -571,10 +508,7 @@ fn sigterm_to_runner_stops_its_jobs() {
         "long",
         "@hourly",
         "1h",
-        &format!(
-            "echo $$ > {0}.tmp; mv {0}.tmp {0}; exec sleep 120",
-            pid_file.display()
-        ),
+        &format!("echo $$ > {0}.tmp; mv {0}.tmp {0}; exec sleep 120", pid_file.display()),
     );
 
     let child = site
@@ -608,19 +542,11 @@ fn sigterm_to_runner_stops_its_jobs() {
 fn leftover_processes_are_stopped() {
     let site = Site::new();
     let pid_file = site.path("pid");
-    let script = format!(
-        "sleep 120 & echo $! > {0}.tmp; mv {0}.tmp {0}",
-        pid_file.display()
-    );
+    let script = format!("sleep 120 & echo $! > {0}.tmp; mv {0}.tmp {0}", pid_file.display());
     site.command_job("spawner", "@hourly", "1m", &script);
 
     let output = site.run(&["run", "spawner"]);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "stderr: {}",
-        text(&output.stderr)
-    );
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", text(&output.stderr));
     let sleeper = read_pid_file(&pid_file);
     assert_eq!(
         kill(Pid::from_raw(sleeper), None),
@@ -629,9 +555,5 @@ fn leftover_processes_are_stopped() {
     );
     let runs = site.runs();
     assert_eq!(runs[0].1, "ok");
-    assert!(
-        runs[0].2.contains("were stopped with SIGTERM"),
-        "{}",
-        runs[0].2
-    );
+    assert!(runs[0].2.contains("were stopped with SIGTERM"), "{}", runs[0].2);
 }

@@ -126,9 +126,7 @@ fn daily_path_from(outcome: &Outcome) -> PathBuf {
         .lines()
         .nth(1)
         .unwrap_or_else(|| panic!("no second line in:\n{}", outcome.stdout));
-    let (_, path) = line
-        .split_once(": ")
-        .unwrap_or_else(|| panic!("no path in: {line}"));
+    let (_, path) = line.split_once(": ").unwrap_or_else(|| panic!("no path in: {line}"));
     PathBuf::from(path)
 }
 
@@ -178,10 +176,7 @@ fn status_json_matches_sync_output() {
     assert_eq!(status["targets"]["rto_s"], 900);
     assert_eq!(www["name"], "www");
     assert_eq!(www["source"], site.path("source/www").display().to_string());
-    assert_eq!(
-        www["target"],
-        site.path("replica/www").display().to_string()
-    );
+    assert_eq!(www["target"], site.path("replica/www").display().to_string());
     for field in [
         "files_scanned",
         "files_changed",
@@ -227,11 +222,7 @@ fn status_json_equals_written_file() {
 fn second_sync_counts_a_version() {
     let site = Site::new("en", &["www"]);
     site.expect(0, &["sync"]);
-    fs::write(
-        site.path("source/www/index.php"),
-        b"<?php echo 'changed';\n",
-    )
-    .unwrap();
+    fs::write(site.path("source/www/index.php"), b"<?php echo 'changed';\n").unwrap();
     let sync = site.expect(0, &["sync", "--json"]);
     let printed: Value = serde_json::from_str(sync.stdout.trim()).unwrap();
 
@@ -258,16 +249,8 @@ fn daily_writes_pages_without_temp_files() {
         Some(format!("dashboard: {}", index.display()).as_str())
     );
     let daily_page = daily_path_from(&daily);
-    assert!(daily
-        .stdout
-        .lines()
-        .nth(1)
-        .unwrap()
-        .starts_with("daily report: "));
-    assert_eq!(
-        daily_page.parent(),
-        Some(site.reports().join("daily").as_path())
-    );
+    assert!(daily.stdout.lines().nth(1).unwrap().starts_with("daily report: "));
+    assert_eq!(daily_page.parent(), Some(site.reports().join("daily").as_path()));
     for path in [
         &index,
         &daily_page,
@@ -284,16 +267,10 @@ fn daily_writes_pages_without_temp_files() {
     assert!(html.contains("<h3>www</h3>"));
     assert!(html.contains("Replicated sets"));
     assert!(html.contains("All sets are within their targets."));
-    let link = format!(
-        r#"href="daily/{}""#,
-        daily_page.file_name().unwrap().to_str().unwrap()
-    );
+    let link = format!(r#"href="daily/{}""#, daily_page.file_name().unwrap().to_str().unwrap());
     assert!(html.contains(&link), "index.html does not link {link}");
     assert!(!html.contains("<script"));
-    assert!(
-        !html.contains("<link"),
-        "the page must not load a stylesheet"
-    );
+    assert!(!html.contains("<link"), "the page must not load a stylesheet");
 
     let page = fs::read_to_string(&daily_page).unwrap();
     assert!(page.contains(r#"<html lang="en">"#));
@@ -309,12 +286,7 @@ fn spanish_pages_and_status() {
     site.expect(0, &["verify"]);
     let daily = site.expect(0, &["report", "daily"]);
     assert!(daily.stdout.starts_with("panel: "), "{}", daily.stdout);
-    assert!(daily
-        .stdout
-        .lines()
-        .nth(1)
-        .unwrap()
-        .starts_with("informe diario: "));
+    assert!(daily.stdout.lines().nth(1).unwrap().starts_with("informe diario: "));
 
     let html = site.read_report("index.html");
     assert!(html.contains(r#"<html lang="es">"#));
@@ -334,9 +306,7 @@ fn spanish_pages_and_status() {
     let status = site.expect(0, &["status"]);
     assert!(status.stdout.contains("Conjunto"), "{}", status.stdout);
     assert!(status.stdout.contains("Versiones"));
-    assert!(status
-        .stdout
-        .contains("Todos los conjuntos cumplen sus objetivos."));
+    assert!(status.stdout.contains("Todos los conjuntos cumplen sus objetivos."));
 
     let json = site.status_json(0);
     assert_eq!(json["language"], "es");
@@ -393,10 +363,7 @@ fn failing_verify_paths_are_escaped() {
             "{name} lacks the escaped <script> path"
         );
         assert!(!html.contains("<b>x</b>"), "{name} has the raw <b> path");
-        assert!(
-            !html.contains("new\nline"),
-            "{name} has a raw newline in a path"
-        );
+        assert!(!html.contains("new\nline"), "{name} has a raw newline in a path");
         assert!(!html.contains("<script"), "{name} has a <script> element");
         assert!(
             html.contains("www: the last verify found differences or errors"),
@@ -418,26 +385,17 @@ fn failed_sync_shows_error_and_fails_status() {
     let www = &status["sets"][0];
     assert_eq!(www["last_sync"]["status"], "failed");
     let error = www["last_sync"]["error"].as_str().unwrap();
-    assert!(
-        error.contains("does not exist or is not a directory"),
-        "{error}"
-    );
+    assert!(error.contains("does not exist or is not a directory"), "{error}");
     assert_eq!(www["lag_s"], Value::Null);
     assert_eq!(www["within_rpo"], false);
 
     let page = fs::read_to_string(daily_path_from(&daily)).unwrap();
     assert!(page.contains("Failures"));
-    assert!(
-        page.contains(&escaped(error)),
-        "the daily page lacks the error text"
-    );
+    assert!(page.contains(&escaped(error)), "the daily page lacks the error text");
     assert!(page.contains("www: the last sync failed"));
     assert!(page.contains("www: no successful sync yet"));
     let index = site.read_report("index.html");
-    assert!(
-        index.contains(&escaped(error)),
-        "the dashboard lacks the error text"
-    );
+    assert!(index.contains(&escaped(error)), "the dashboard lacks the error text");
     assert!(index.contains("over target"));
 }
 
@@ -465,11 +423,7 @@ fn unwritable_report_dir_keeps_sync_exit_code() {
     let site = Site::new("en", &["www"]);
     fs::write(site.reports(), b"a file where the report folder should be").unwrap();
     let sync = site.expect(0, &["sync"]);
-    assert!(
-        sync.stderr.contains("cannot refresh the reports"),
-        "{}",
-        sync.stderr
-    );
+    assert!(sync.stderr.contains("cannot refresh the reports"), "{}", sync.stderr);
 
     let daily = site.expect(1, &["report", "daily"]);
     assert!(daily.stderr.contains("cannot write"), "{}", daily.stderr);

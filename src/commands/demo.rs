@@ -16,7 +16,11 @@ pub struct DemoArgs {
 }
 
 pub fn execute(global: &GlobalArgs, args: &DemoArgs) -> Exit {
-    let lang = global.lang.as_deref().and_then(Lang::from_code).unwrap_or_else(Lang::from_env);
+    let lang = global
+        .lang
+        .as_deref()
+        .and_then(Lang::from_code)
+        .unwrap_or_else(Lang::from_env);
     let dir = args.dir.clone().unwrap_or_else(|| PathBuf::from("drkit-demo"));
     crate::demo::run(&dir, lang)
 }

@@ -74,7 +74,14 @@ fn with_context(global: GlobalArgs, f: impl FnOnce(&mut Context) -> Exit) -> Exi
     let lang = lang_flag.unwrap_or(config.site.language);
     if let Err(e) = crate::store::create_private_dir(&config.site.data_dir) {
         crate::logging::init(global.verbose, None);
-        texts::error(lang, &texts::format(lang, "data_dir_failed", &[("path", &config.site.data_dir.display()), ("error", &e)]));
+        texts::error(
+            lang,
+            &texts::format(
+                lang,
+                "data_dir_failed",
+                &[("path", &config.site.data_dir.display()), ("error", &e)],
+            ),
+        );
         return Exit::Failed;
     }
     crate::logging::init(global.verbose, Some(&config.site.data_dir));
@@ -86,7 +93,13 @@ fn with_context(global: GlobalArgs, f: impl FnOnce(&mut Context) -> Exit) -> Exi
         }
     };
     let run_id = std::env::var(RUN_ID_ENV).ok().and_then(|v| v.parse().ok());
-    let mut ctx = Context { config, store, lang, global, run_id };
+    let mut ctx = Context {
+        config,
+        store,
+        lang,
+        global,
+        run_id,
+    };
     f(&mut ctx)
 }
 
@@ -150,7 +163,14 @@ pub fn finish_own_run(ctx: &Context, run: Option<RunId>, exit: Exit) {
 }
 
 /// Stores a result and appends it to the audit chain.
-pub fn record(ctx: &mut Context, run: Option<RunId>, kind: &str, subject: &str, status: &str, data: &serde_json::Value) {
+pub fn record(
+    ctx: &mut Context,
+    run: Option<RunId>,
+    kind: &str,
+    subject: &str,
+    status: &str,
+    data: &serde_json::Value,
+) {
     if let Err(e) = ctx.store.record_result(run, kind, subject, status, data) {
         tracing::error!(error = %e, kind, subject, "cannot store the result");
     }

@@ -25,7 +25,14 @@ pub struct JobExecArgs {
 }
 
 pub fn execute(ctx: &mut Context, args: &RunArgs) -> Exit {
-    crate::jobs::run(ctx, &crate::jobs::RunRequest { names: args.jobs.clone(), due: args.due, list: args.list })
+    crate::jobs::run(
+        ctx,
+        &crate::jobs::RunRequest {
+            names: args.jobs.clone(),
+            due: args.due,
+            list: args.list,
+        },
+    )
 }
 
 pub fn execute_one(ctx: &mut Context, args: &JobExecArgs) -> Exit {

@@ -25,13 +25,18 @@ pub struct SyncArgs {
 
 /// Syncs the chosen sets one after the other; a failed set does not stop the others.
 pub fn execute(ctx: &mut Context, args: &SyncArgs) -> Exit {
-    let Some(sets) = select_sets(ctx, &args.sets) else { return Exit::Usage };
+    let Some(sets) = select_sets(ctx, &args.sets) else {
+        return Exit::Usage;
+    };
     let max_delete = match &args.max_delete {
         None => None,
         Some(value) => match MaxDelete::parse(value) {
             Some(limit) => Some(limit),
             None => {
-                texts::error(ctx.lang, &texts::format(ctx.lang, "invalid_max_delete", &[("value", value)]));
+                texts::error(
+                    ctx.lang,
+                    &texts::format(ctx.lang, "invalid_max_delete", &[("value", value)]),
+                );
                 return Exit::Usage;
             }
         },
@@ -61,7 +66,11 @@ fn sync_one(ctx: &mut Context, set: &SyncSet, options: &SyncOptions, json: bool,
             } else {
                 print_summary(ctx.lang, &summary);
             }
-            if summary.is_ok() { Exit::Ok } else { Exit::Failed }
+            if summary.is_ok() {
+                Exit::Ok
+            } else {
+                Exit::Failed
+            }
         }
         Err(e) => {
             let message = sync_error_text(ctx.lang, &e);
@@ -91,7 +100,11 @@ fn print_summary(lang: Lang, s: &SyncSummary) {
         ],
     );
     match &s.version_created {
-        Some(name) => texts::say(lang, "sync_version", &[("name", name), ("count", &s.versions_kept), ("dir", &s.versions_dir)]),
+        Some(name) => texts::say(
+            lang,
+            "sync_version",
+            &[("name", name), ("count", &s.versions_kept), ("dir", &s.versions_dir)],
+        ),
         None if s.files_changed == 0 && s.files_deleted == 0 => texts::say(lang, "sync_unchanged", &[]),
         None => {}
     }
@@ -107,22 +120,48 @@ fn print_warnings(lang: Lang, s: &SyncSummary) {
         texts::warn(lang, texts::format(lang, "sync_special", &[("path", path)]).trim());
     }
     for item in &s.errors {
-        texts::error(lang, texts::format(lang, "item_failed", &[("path", &item.path), ("error", &item.error)]).trim());
+        texts::error(
+            lang,
+            texts::format(lang, "item_failed", &[("path", &item.path), ("error", &item.error)]).trim(),
+        );
     }
     if !s.errors.is_empty() {
-        texts::error(lang, &texts::format(lang, "sync_failed_items", &[("set", &s.set), ("count", &s.errors.len())]));
+        texts::error(
+            lang,
+            &texts::format(
+                lang,
+                "sync_failed_items",
+                &[("set", &s.set), ("count", &s.errors.len())],
+            ),
+        );
     }
 }
 
 /// Translates the errors that stop a sync; the others keep their English text.
 pub fn sync_error_text(lang: Lang, e: &SyncError) -> String {
     match e {
-        SyncError::SourceMissing { set, path } => texts::format(lang, "source_missing", &[("set", set), ("path", &path.display())]),
-        SyncError::SourceEmpty { set, path } => texts::format(lang, "source_empty", &[("set", set), ("path", &path.display())]),
-        SyncError::DeletionGuard { set, would_delete, replica_files, allowed, max_delete } => texts::format(
+        SyncError::SourceMissing { set, path } => {
+            texts::format(lang, "source_missing", &[("set", set), ("path", &path.display())])
+        }
+        SyncError::SourceEmpty { set, path } => {
+            texts::format(lang, "source_empty", &[("set", set), ("path", &path.display())])
+        }
+        SyncError::DeletionGuard {
+            set,
+            would_delete,
+            replica_files,
+            allowed,
+            max_delete,
+        } => texts::format(
             lang,
             "deletion_guard",
-            &[("set", set), ("count", would_delete), ("total", replica_files), ("limit", max_delete), ("allowed", allowed)],
+            &[
+                ("set", set),
+                ("count", would_delete),
+                ("total", replica_files),
+                ("limit", max_delete),
+                ("allowed", allowed),
+            ],
         ),
         other => other.to_string(),
     }
@@ -145,7 +184,10 @@ pub fn select_sets(ctx: &Context, names: &[String]) -> Option<Vec<SyncSet>> {
             Some(set) => chosen.push(set.clone()),
             None => {
                 let known: Vec<&str> = all.iter().map(|s| s.name.as_str()).collect();
-                texts::error(ctx.lang, &texts::format(ctx.lang, "unknown_set", &[("name", name), ("known", &known.join(", "))]));
+                texts::error(
+                    ctx.lang,
+                    &texts::format(ctx.lang, "unknown_set", &[("name", name), ("known", &known.join(", "))]),
+                );
                 return None;
             }
         }

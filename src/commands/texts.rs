@@ -65,7 +65,11 @@ pub fn bytes(lang: Lang, n: u64) -> String {
         value /= 1000.0;
         unit += 1;
     }
-    let text = if unit == 0 { format!("{n} B") } else { format!("{value:.1} {}", units[unit]) };
+    let text = if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", units[unit])
+    };
     localize_decimal(lang, text)
 }
 

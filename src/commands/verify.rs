@@ -21,7 +21,9 @@ pub struct VerifyArgs {
 
 /// Verifies the chosen sets; exits 1 when any replica differs from its source.
 pub fn execute(ctx: &mut Context, args: &VerifyArgs) -> Exit {
-    let Some(sets) = super::sync::select_sets(ctx, &args.sets) else { return Exit::Usage };
+    let Some(sets) = super::sync::select_sets(ctx, &args.sets) else {
+        return Exit::Usage;
+    };
     let run = super::own_run(ctx, "verify");
     let mut exit = Exit::Ok;
     for set in &sets {
@@ -45,7 +47,11 @@ fn verify_one(ctx: &mut Context, set: &SyncSet, json: bool, run: Option<i64>) ->
             } else {
                 print_report(ctx.lang, &report);
             }
-            if report.is_ok() { Exit::Ok } else { Exit::Failed }
+            if report.is_ok() {
+                Exit::Ok
+            } else {
+                Exit::Failed
+            }
         }
         Err(e) => {
             let message = super::sync::sync_error_text(ctx.lang, &e);
@@ -73,7 +79,11 @@ fn print_report(lang: Lang, r: &VerifyReport) {
     }
     let mut args = common.to_vec();
     let (m, mi, e) = (r.mismatched.len(), r.missing.len(), r.extra.len());
-    args.extend([("mismatched", &m as &dyn std::fmt::Display), ("missing", &mi), ("extra", &e)]);
+    args.extend([
+        ("mismatched", &m as &dyn std::fmt::Display),
+        ("missing", &mi),
+        ("extra", &e),
+    ]);
     texts::say(lang, "verify_bad", &args);
     for path in &r.mismatched {
         texts::say(lang, "verify_mismatch", &[("path", path)]);
@@ -85,7 +95,10 @@ fn print_report(lang: Lang, r: &VerifyReport) {
         texts::say(lang, "verify_extra", &[("path", path)]);
     }
     for item in &r.errors {
-        texts::error(lang, texts::format(lang, "item_failed", &[("path", &item.path), ("error", &item.error)]).trim());
+        texts::error(
+            lang,
+            texts::format(lang, "item_failed", &[("path", &item.path), ("error", &item.error)]).trim(),
+        );
     }
     texts::say(lang, "verify_repair_hint", &[("set", &r.set)]);
 }

@@ -7,9 +7,7 @@ use std::path::Path;
 
 use rand::SeedableRng;
 
-use super::primary::{
-    fake_image, seed_for, ABOUT_PAGE, DOMAINS, HOURS_BEFORE, OLD_POST, TEAM_PHOTO,
-};
+use super::primary::{fake_image, seed_for, ABOUT_PAGE, DOMAINS, HOURS_BEFORE, OLD_POST, TEAM_PHOTO};
 use super::{write_file, Action, FileError};
 
 /// The opening-hours line of the about page after the demo's edit.
@@ -22,10 +20,7 @@ pub fn edited_page() -> String {
 
 /// Returns the upload the demo adds, relative to the `home` set.
 pub fn added_upload() -> String {
-    format!(
-        "{}/public_html/wp-content/uploads/2025/06/new-product.jpg",
-        DOMAINS[1]
-    )
+    format!("{}/public_html/wp-content/uploads/2025/06/new-product.jpg", DOMAINS[1])
 }
 
 /// Returns the post the demo deletes, relative to the `home` set.
@@ -42,8 +37,7 @@ pub fn corrupted_file() -> String {
 /// adds an upload and deletes a post. Returns the size of the upload.
 pub fn change_primary(home: &Path) -> Result<u64, FileError> {
     let page = home.join(edited_page());
-    let text =
-        std::fs::read_to_string(&page).map_err(|e| FileError::new(Action::Read, &page, e))?;
+    let text = std::fs::read_to_string(&page).map_err(|e| FileError::new(Action::Read, &page, e))?;
     write_file(&page, text.replace(HOURS_BEFORE, HOURS_AFTER))?;
 
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed_for("new-product"));
@@ -58,14 +52,12 @@ pub fn change_primary(home: &Path) -> Result<u64, FileError> {
 /// Returns the first line of the file at `path` that contains "Opening hours", trimmed.
 pub fn opening_hours(path: &Path) -> Option<String> {
     let text = std::fs::read_to_string(path).ok()?;
-    text.lines()
-        .find(|line| line.contains("Opening hours"))
-        .map(|line| {
-            line.trim()
-                .trim_start_matches("<p>")
-                .trim_end_matches("</p>")
-                .to_string()
-        })
+    text.lines().find(|line| line.contains("Opening hours")).map(|line| {
+        line.trim()
+            .trim_start_matches("<p>")
+            .trim_end_matches("</p>")
+            .to_string()
+    })
 }
 
 /// Number of bytes `corrupt` inverts.
@@ -80,11 +72,7 @@ pub fn corrupt(path: &Path) -> Result<u64, FileError> {
     let before = std::fs::metadata(path).map_err(|e| FileError::new(Action::Read, path, e))?;
     let offset = (before.len() / 2).saturating_sub(CORRUPT_BYTES as u64 / 2);
 
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
-        .map_err(err)?;
+    let mut file = OpenOptions::new().read(true).write(true).open(path).map_err(err)?;
     let mut bytes = [0u8; CORRUPT_BYTES];
     file.seek(SeekFrom::Start(offset)).map_err(err)?;
     file.read_exact(&mut bytes).map_err(err)?;
@@ -141,9 +129,7 @@ mod tests {
         assert_eq!(after.modified().unwrap(), old);
         assert_eq!(after.ino(), before.ino());
         let bytes = std::fs::read(&path).unwrap();
-        let changed: Vec<usize> = (0..bytes.len())
-            .filter(|&i| bytes[i] != original[i])
-            .collect();
+        let changed: Vec<usize> = (0..bytes.len()).filter(|&i| bytes[i] != original[i]).collect();
         assert_eq!(changed.len(), CORRUPT_BYTES);
         assert_eq!(changed[0] as u64, offset);
     }
@@ -152,23 +138,13 @@ mod tests {
     fn change_primary_edits_adds_and_deletes() {
         let temp = tempfile::tempdir().unwrap();
         let home = temp.path();
-        write_file(
-            &home.join(edited_page()),
-            format!("<p>{HOURS_BEFORE}</p>\n"),
-        )
-        .unwrap();
+        write_file(&home.join(edited_page()), format!("<p>{HOURS_BEFORE}</p>\n")).unwrap();
         write_file(&home.join(deleted_post()), "old").unwrap();
 
         let size = change_primary(home).unwrap();
 
-        assert_eq!(
-            opening_hours(&home.join(edited_page())).as_deref(),
-            Some(HOURS_AFTER)
-        );
-        assert_eq!(
-            std::fs::metadata(home.join(added_upload())).unwrap().len(),
-            size
-        );
+        assert_eq!(opening_hours(&home.join(edited_page())).as_deref(), Some(HOURS_AFTER));
+        assert_eq!(std::fs::metadata(home.join(added_upload())).unwrap().len(), size);
         assert!(!home.join(deleted_post()).exists());
     }
 }

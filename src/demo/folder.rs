@@ -14,14 +14,7 @@ use super::{create_dir, write_file, Action, FileError};
 pub const MARKER: &str = ".drkit-demo";
 
 /// Entries the demo creates in its folder, besides the marker.
-pub const CREATED: &[&str] = &[
-    "primary",
-    "replica",
-    "data",
-    "reports",
-    "jobs",
-    "drkit.toml",
-];
+pub const CREATED: &[&str] = &["primary", "replica", "data", "reports", "jobs", "drkit.toml"];
 
 /// Paths of the demo folder, absolute for the config and as typed for the output.
 #[derive(Debug, Clone)]
@@ -189,18 +182,14 @@ mod tests {
         let temp = tempfile::tempdir().unwrap();
         let file = temp.path().join("file");
         std::fs::write(&file, "x").unwrap();
-        assert!(matches!(
-            prepare(&file, "marker"),
-            Err(PrepareError::NotAFolder(_))
-        ));
+        assert!(matches!(prepare(&file, "marker"), Err(PrepareError::NotAFolder(_))));
     }
 
     #[test]
     fn prepare_rejects_symlinked_marker() {
         let temp = tempfile::tempdir().unwrap();
         std::fs::write(temp.path().join("elsewhere"), "x").unwrap();
-        std::os::unix::fs::symlink(temp.path().join("elsewhere"), temp.path().join(MARKER))
-            .unwrap();
+        std::os::unix::fs::symlink(temp.path().join("elsewhere"), temp.path().join(MARKER)).unwrap();
         assert!(matches!(
             prepare(temp.path(), "marker"),
             Err(PrepareError::NotDemoFolder(_))
@@ -243,9 +232,6 @@ mod tests {
             layout.shown(&layout.replica().join("home")),
             PathBuf::from("drkit-demo/replica/home")
         );
-        assert_eq!(
-            layout.shown(Path::new("/elsewhere")),
-            PathBuf::from("/elsewhere")
-        );
+        assert_eq!(layout.shown(Path::new("/elsewhere")), PathBuf::from("/elsewhere"));
     }
 }

@@ -46,14 +46,7 @@ pub fn build(public_html: &Path, domain: &str) -> Result<(), FileError> {
 
     w("index.php", front_controller())?;
     w("wp-config.php", wp_config(domain))?;
-    for name in [
-        "wp-load",
-        "wp-login",
-        "wp-settings",
-        "wp-cron",
-        "wp-mail",
-        "xmlrpc",
-    ] {
+    for name in ["wp-load", "wp-login", "wp-settings", "wp-cron", "wp-mail", "xmlrpc"] {
         w(&format!("{name}.php"), php_file(&mut rng, name))?;
     }
     w("readme.html", html_page(&mut rng, "ReadMe"))?;
@@ -76,17 +69,11 @@ pub fn build(public_html: &Path, domain: &str) -> Result<(), FileError> {
 
     for i in 0..40 {
         let name = file_name("class-wp", i);
-        w(
-            &format!("wp-includes/{name}.php"),
-            php_file(&mut rng, &name),
-        )?;
+        w(&format!("wp-includes/{name}.php"), php_file(&mut rng, &name))?;
     }
     for i in 0..10 {
         let name = file_name("wp", i);
-        w(
-            &format!("wp-includes/js/{name}.js"),
-            js_file(&mut rng, &name),
-        )?;
+        w(&format!("wp-includes/js/{name}.js"), js_file(&mut rng, &name))?;
     }
     for i in 0..5 {
         w(
@@ -131,22 +118,13 @@ fn write_theme(public_html: &Path, rng: &mut StdRng) -> Result<(), FileError> {
         write_file(&theme.join(format!("{name}.php")), php_file(rng, name))?;
     }
     for i in 0..3 {
-        write_file(
-            &theme.join(format!("assets/css/part-{i}.css")),
-            css_file(rng),
-        )?;
+        write_file(&theme.join(format!("assets/css/part-{i}.css")), css_file(rng))?;
     }
     for i in 0..2 {
         let name = format!("theme-{i}");
-        write_file(
-            &theme.join(format!("assets/js/{name}.js")),
-            js_file(rng, &name),
-        )?;
+        write_file(&theme.join(format!("assets/js/{name}.js")), js_file(rng, &name))?;
     }
-    write_file(
-        &theme.join("screenshot.png"),
-        fake_image(rng, 8_000, 20_000),
-    )
+    write_file(&theme.join("screenshot.png"), fake_image(rng, 8_000, 20_000))
 }
 
 /// Returns a unique name for index `i`: `prefix-post`, …, then `prefix-post-2`, ….
@@ -176,9 +154,7 @@ fn wp_config(domain: &str) -> String {
 }
 
 fn php_file(rng: &mut StdRng, name: &str) -> String {
-    let mut out = format!(
-        "<?php\n/**\n * {name}: functions of this component.\n *\n * @package WordPress\n */\n\n"
-    );
+    let mut out = format!("<?php\n/**\n * {name}: functions of this component.\n *\n * @package WordPress\n */\n\n");
     for _ in 0..rng.gen_range(2..12) {
         let a = WORDS.choose(rng).expect("WORDS is not empty");
         let b = WORDS.choose(rng).expect("WORDS is not empty");
@@ -209,19 +185,21 @@ fn js_file(rng: &mut StdRng, name: &str) -> String {
     for _ in 0..rng.gen_range(2..10) {
         let word = WORDS.choose(rng).expect("WORDS is not empty");
         let delay = rng.gen_range(10..500);
-        out.push_str(&format!("\twindow.setTimeout(function () {{ document.body.classList.add('{word}'); }}, {delay});\n"));
+        out.push_str(&format!(
+            "\twindow.setTimeout(function () {{ document.body.classList.add('{word}'); }}, {delay});\n"
+        ));
     }
     out.push_str("})();\n");
     out
 }
 
 fn html_page(rng: &mut StdRng, title: &str) -> String {
-    let mut out = format!("<!DOCTYPE html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\"><title>{title}</title></head>\n<body>\n");
+    let mut out = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\"><title>{title}</title></head>\n<body>\n"
+    );
     for _ in 0..rng.gen_range(3..10) {
         let word = WORDS.choose(rng).expect("WORDS is not empty");
-        out.push_str(&format!(
-            "<p>The {word} screen lists every {word} of the site.</p>\n"
-        ));
+        out.push_str(&format!("<p>The {word} screen lists every {word} of the site.</p>\n"));
     }
     out.push_str("</body>\n</html>\n");
     out
@@ -275,8 +253,7 @@ mod tests {
 
     #[test]
     fn file_names_are_unique() {
-        let names: std::collections::HashSet<String> =
-            (0..100).map(|i| file_name("x", i)).collect();
+        let names: std::collections::HashSet<String> = (0..100).map(|i| file_name("x", i)).collect();
         assert_eq!(names.len(), 100);
     }
 }

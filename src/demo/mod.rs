@@ -118,11 +118,7 @@ impl FileError {
             Action::Remove => "io_remove",
             Action::Link => "io_link",
         };
-        texts::format(
-            lang,
-            key,
-            &[("path", &self.path.display()), ("error", &self.source)],
-        )
+        texts::format(lang, key, &[("path", &self.path.display()), ("error", &self.source)])
     }
 }
 

@@ -80,31 +80,24 @@ pub fn copy_tree(from: &Path, to: &Path) -> Result<(), FileError> {
             let path = e.path().unwrap_or(from).to_path_buf();
             FileError::new(Action::Read, &path, e.into())
         })?;
-        let relative = item
-            .path()
-            .strip_prefix(from)
-            .expect("walkdir stays under its root");
+        let relative = item.path().strip_prefix(from).expect("walkdir stays under its root");
         let dest = to.join(relative);
         let kind = item.file_type();
         if kind.is_dir() {
             create_dir(&dest)?;
             folders.push((dest, item.path().to_path_buf()));
         } else if kind.is_symlink() {
-            let target = std::fs::read_link(item.path())
-                .map_err(|e| FileError::new(Action::Read, item.path(), e))?;
+            let target = std::fs::read_link(item.path()).map_err(|e| FileError::new(Action::Read, item.path(), e))?;
             symlink(&target, &dest)?;
         } else if kind.is_file() {
-            std::fs::copy(item.path(), &dest)
-                .map_err(|e| FileError::new(Action::Copy, item.path(), e))?;
+            std::fs::copy(item.path(), &dest).map_err(|e| FileError::new(Action::Copy, item.path(), e))?;
             copy_mtime(item.path(), &dest)?;
         }
     }
     // Folder modes and mtimes go last, because adding the files changed them.
     for (dest, source) in folders.iter().rev() {
-        let meta =
-            std::fs::metadata(source).map_err(|e| FileError::new(Action::Read, source, e))?;
-        std::fs::set_permissions(dest, meta.permissions())
-            .map_err(|e| FileError::new(Action::Write, dest, e))?;
+        let meta = std::fs::metadata(source).map_err(|e| FileError::new(Action::Read, source, e))?;
+        std::fs::set_permissions(dest, meta.permissions()).map_err(|e| FileError::new(Action::Write, dest, e))?;
         copy_mtime(source, dest)?;
     }
     Ok(())
@@ -252,10 +245,7 @@ mod tests {
         let to = temp.path().join("to");
         copy_tree(&from, &to).unwrap();
 
-        assert_eq!(
-            std::fs::read(to.join("sub/page.php")).unwrap(),
-            b"<?php echo 1;"
-        );
+        assert_eq!(std::fs::read(to.join("sub/page.php")).unwrap(), b"<?php echo 1;");
         assert_eq!(
             std::fs::read_link(to.join(".htaccess")).unwrap(),
             Path::new("/etc/wordpress/htaccess")
@@ -273,10 +263,7 @@ mod tests {
         assert_eq!(built.code, SiteCode::Generated);
         for domain in DOMAINS {
             let home = temp.path().join("home").join(domain);
-            assert!(
-                home.join("public_html/index.php").is_file(),
-                "{domain}: index.php"
-            );
+            assert!(home.join("public_html/index.php").is_file(), "{domain}: index.php");
             assert!(home.join(ABOUT_PAGE).is_file(), "{domain}: about page");
             assert!(home.join(TEAM_PHOTO).is_file(), "{domain}: team photo");
             assert!(home
@@ -290,11 +277,7 @@ mod tests {
                 .join(format!("etc/apache2/sites-available/{domain}.conf"))
                 .is_file());
         }
-        assert!(temp
-            .path()
-            .join("home/blog.example.org")
-            .join(OLD_POST)
-            .is_file());
+        assert!(temp.path().join("home/blog.example.org").join(OLD_POST).is_file());
         assert!(temp.path().join("etc/webmin/miniserv.conf").is_file());
         assert!(built.entries > 300, "only {} entries", built.entries);
     }

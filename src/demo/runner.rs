@@ -44,14 +44,10 @@ impl Demo {
     }
 
     pub fn home_set(&self) -> Result<&SyncSet, Failure> {
-        self.config
-            .sets
-            .iter()
-            .find(|s| s.name == "home")
-            .ok_or_else(|| {
-                self.out
-                    .format("no_home_set", &[("path", &self.layout.config().display())])
-            })
+        self.config.sets.iter().find(|s| s.name == "home").ok_or_else(|| {
+            self.out
+                .format("no_home_set", &[("path", &self.layout.config().display())])
+        })
     }
 
     /// Returns the command line a user would type for `args`.
@@ -78,10 +74,7 @@ impl Demo {
             .env_remove(crate::commands::RUN_ID_ENV)
             .env_remove("DRKIT_JOB")
             .status()
-            .map_err(|e| {
-                self.out
-                    .format("spawn_failed", &[("command", &line), ("error", &e)])
-            })?;
+            .map_err(|e| self.out.format("spawn_failed", &[("command", &line), ("error", &e)]))?;
         status
             .code()
             .ok_or_else(|| self.out.format("killed", &[("command", &line)]))
@@ -105,17 +98,14 @@ impl Demo {
         if condition {
             Ok(())
         } else {
-            Err(self
-                .out
-                .format(key, &[("path", &self.layout.shown(path).display())]))
+            Err(self.out.format(key, &[("path", &self.layout.shown(path).display())]))
         }
     }
 }
 
 fn build_primary(layout: &Layout, out: Output) -> Result<(), Failure> {
     let wordpress = primary::installed_wordpress();
-    let built = primary::build(&layout.primary(), wordpress.as_deref())
-        .map_err(|e| e.localized(out.lang()))?;
+    let built = primary::build(&layout.primary(), wordpress.as_deref()).map_err(|e| e.localized(out.lang()))?;
     let shown_primary = layout.shown(&layout.primary());
     match &built.code {
         SiteCode::WordPress(tree) => out.paragraph(
@@ -158,10 +148,7 @@ fn write_config(layout: &Layout, out: Output) -> Result<Config, Failure> {
 
 fn write_jobs(layout: &Layout, out: Output) -> Result<(), Failure> {
     let jobs = setup::write_jobs(layout, out.lang()).map_err(|e| e.localized(out.lang()))?;
-    out.paragraph(
-        "wrote_jobs",
-        &[("dir", &layout.shown(&layout.jobs()).display())],
-    );
+    out.paragraph("wrote_jobs", &[("dir", &layout.shown(&layout.jobs()).display())]);
     for job in &jobs {
         out.say(
             "job_line",
@@ -196,10 +183,7 @@ mod tests {
 
     #[test]
     fn shell_quote_leaves_plain_words() {
-        assert_eq!(
-            shell_quote("drkit-demo/drkit.toml"),
-            "drkit-demo/drkit.toml"
-        );
+        assert_eq!(shell_quote("drkit-demo/drkit.toml"), "drkit-demo/drkit.toml");
         assert_eq!(shell_quote("my demo"), "'my demo'");
         assert_eq!(shell_quote("it's"), "'it'\\''s'");
         assert_eq!(shell_quote(""), "''");

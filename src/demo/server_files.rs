@@ -18,10 +18,7 @@ pub fn write_apache(apache: &Path, domains: &[&str]) -> Result<(), FileError> {
     for (index, domain) in domains.iter().enumerate() {
         let uid = 1001 + index;
         let file = format!("{domain}.conf");
-        write_file(
-            &apache.join("sites-available").join(&file),
-            virtual_host(domain, uid),
-        )?;
+        write_file(&apache.join("sites-available").join(&file), virtual_host(domain, uid))?;
         symlink(
             &Path::new("../sites-available").join(&file),
             &apache.join("sites-enabled").join(&file),

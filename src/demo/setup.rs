@@ -126,10 +126,7 @@ fn quote_path(path: &Path) -> Result<String, FileError> {
         None => Err(FileError::new(
             Action::Write,
             path,
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                "the config only accepts UTF-8 paths",
-            ),
+            std::io::Error::new(std::io::ErrorKind::InvalidData, "the config only accepts UTF-8 paths"),
         )),
     }
 }
@@ -188,22 +185,12 @@ mod tests {
                 );
             }
             assert!(
-                table
-                    .get("params")
-                    .and_then(toml::Value::as_table)
-                    .is_some(),
+                table.get("params").and_then(toml::Value::as_table).is_some(),
                 "{}: params",
                 job.file
             );
             assert_eq!(table["kind"].as_str(), Some(job.kind));
-            assert_eq!(
-                table["schedule"]
-                    .as_str()
-                    .unwrap()
-                    .split_whitespace()
-                    .count(),
-                5
-            );
+            assert_eq!(table["schedule"].as_str().unwrap().split_whitespace().count(), 5);
         }
         let report = std::fs::read_to_string(layout.jobs().join("report-daily.toml")).unwrap();
         let report: toml::Table = report.parse().unwrap();

@@ -71,10 +71,8 @@ pub fn run_all(demo: &mut Demo) -> Exit {
         }
         demo.out.blank();
     }
-    demo.out.paragraph(
-        "all_done",
-        &[("total", &total), ("dir", &demo.layout.shown.display())],
-    );
+    demo.out
+        .paragraph("all_done", &[("total", &total), ("dir", &demo.layout.shown.display())]);
     Exit::Ok
 }
 
@@ -117,8 +115,7 @@ fn change_primary(demo: &mut Demo) -> Result<(), Failure> {
             ("size", &crate::commands::texts::bytes(lang, upload_size)),
         ],
     );
-    demo.out
-        .say("change_deleted", &[("path", &changes::deleted_post())]);
+    demo.out.say("change_deleted", &[("path", &changes::deleted_post())]);
     Ok(())
 }
 
@@ -141,11 +138,7 @@ fn second_sync(demo: &mut Demo) -> Result<(), Failure> {
     );
 
     let deleted = version.path.join(changes::deleted_post());
-    demo.require(
-        deleted.symlink_metadata().is_ok(),
-        "version_lacks",
-        &deleted,
-    )?;
+    demo.require(deleted.symlink_metadata().is_ok(), "version_lacks", &deleted)?;
     demo.out
         .say("version_has_deleted", &[("path", &changes::deleted_post())]);
 
@@ -158,10 +151,7 @@ fn second_sync(demo: &mut Demo) -> Result<(), Failure> {
     )?;
     demo.out.say(
         "version_has_old_text",
-        &[
-            ("path", &changes::edited_page()),
-            ("text", &primary::HOURS_BEFORE),
-        ],
+        &[("path", &changes::edited_page()), ("text", &primary::HOURS_BEFORE)],
     );
 
     let new_page = home.target.join(changes::edited_page());
@@ -170,8 +160,7 @@ fn second_sync(demo: &mut Demo) -> Result<(), Failure> {
         "replica_not_updated",
         &new_page,
     )?;
-    demo.out
-        .say("replica_has_new_text", &[("text", &changes::HOURS_AFTER)]);
+    demo.out.say("replica_has_new_text", &[("text", &changes::HOURS_AFTER)]);
     Ok(())
 }
 
@@ -193,11 +182,9 @@ fn corrupt_replica(demo: &mut Demo) -> Result<(), Failure> {
         ],
     );
 
-    let before = std::fs::metadata(&file)
-        .map_err(|e| FileError::new(Action::Read, &file, e).localized(lang))?;
+    let before = std::fs::metadata(&file).map_err(|e| FileError::new(Action::Read, &file, e).localized(lang))?;
     let offset = changes::corrupt(&file).map_err(|e| e.localized(lang))?;
-    let after = std::fs::metadata(&file)
-        .map_err(|e| FileError::new(Action::Read, &file, e).localized(lang))?;
+    let after = std::fs::metadata(&file).map_err(|e| FileError::new(Action::Read, &file, e).localized(lang))?;
     let unchanged = before.len() == after.len() && before.modified().ok() == after.modified().ok();
     demo.require(unchanged, "corruption_visible", &file)?;
     demo.out.say(
@@ -213,9 +200,7 @@ fn corrupt_replica(demo: &mut Demo) -> Result<(), Failure> {
     demo.out.paragraph("step5_verify", &[]);
     demo.expect_exit(&["verify"], 1)?;
     if !verify_listed(demo, &home, &relative)? {
-        return Err(demo
-            .out
-            .format("corruption_not_listed", &[("path", &relative)]));
+        return Err(demo.out.format("corruption_not_listed", &[("path", &relative)]));
     }
     demo.out.blank();
     demo.out.paragraph("step5_found", &[("path", &relative)]);
@@ -225,16 +210,9 @@ fn corrupt_replica(demo: &mut Demo) -> Result<(), Failure> {
 /// True when the newest stored verify result of `set` lists `relative` as different.
 fn verify_listed(demo: &Demo, set: &SyncSet, relative: &str) -> Result<bool, Failure> {
     let store = crate::store::Store::open(&demo.config.site.data_dir).map_err(|e| e.to_string())?;
-    let result = store
-        .latest_result("verify", &set.name)
-        .map_err(|e| e.to_string())?;
+    let result = store.latest_result("verify", &set.name).map_err(|e| e.to_string())?;
     let listed = result
-        .and_then(|row| {
-            row.data
-                .get("mismatched")
-                .and_then(|m| m.as_array())
-                .cloned()
-        })
+        .and_then(|row| row.data.get("mismatched").and_then(|m| m.as_array()).cloned())
         .is_some_and(|paths| paths.iter().any(|p| p.as_str() == Some(relative)));
     Ok(listed)
 }
@@ -246,8 +224,8 @@ fn repair(demo: &mut Demo) -> Result<(), Failure> {
 
     let relative = changes::corrupted_file();
     let replica_file = home.target.join(&relative);
-    let same = changes::same_content(&home.source.join(&relative), &replica_file)
-        .map_err(|e| e.localized(demo.out.lang()))?;
+    let same =
+        changes::same_content(&home.source.join(&relative), &replica_file).map_err(|e| e.localized(demo.out.lang()))?;
     demo.require(same, "not_repaired", &replica_file)?;
     demo.out.say("repaired", &[("path", &relative)]);
     demo.out.blank();

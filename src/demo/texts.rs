@@ -323,10 +323,7 @@ mod tests {
             for text in [en, es] {
                 for line in wrap(text, WRAP_COLUMNS).lines() {
                     let long_word = !line.contains(' ');
-                    assert!(
-                        line.chars().count() <= WRAP_COLUMNS || long_word,
-                        "{key}: {line}"
-                    );
+                    assert!(line.chars().count() <= WRAP_COLUMNS || long_word, "{key}: {line}");
                 }
             }
         }

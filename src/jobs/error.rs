@@ -96,16 +96,12 @@ impl JobError {
                 let fix = format(lang, "missing_dir_fix", &[("config", &config.display())]);
                 format!("{message}\n  {}: {fix}", fix_label(lang))
             }
-            JobError::ReadDir { dir, error } => format(
-                lang,
-                "read_dir_failed",
-                &[("dir", &dir.display()), ("error", error)],
-            ),
-            JobError::Read { path, error } => format(
-                lang,
-                "read_failed",
-                &[("path", &path.display()), ("error", error)],
-            ),
+            JobError::ReadDir { dir, error } => {
+                format(lang, "read_dir_failed", &[("dir", &dir.display()), ("error", error)])
+            }
+            JobError::Read { path, error } => {
+                format(lang, "read_failed", &[("path", &path.display()), ("error", error)])
+            }
             JobError::Invalid {
                 path,
                 line,
@@ -152,11 +148,9 @@ impl Problem {
             Problem::UnknownKey { key, .. } => format(lang, "unknown_key", &[("key", key)]),
             Problem::MissingKey { key } => format(lang, "missing_key", &[("key", key)]),
             Problem::InvalidName { name } => format(lang, "invalid_name", &[("name", name)]),
-            Problem::DuplicateName { name, other } => format(
-                lang,
-                "duplicate_name",
-                &[("name", name), ("other", &other.display())],
-            ),
+            Problem::DuplicateName { name, other } => {
+                format(lang, "duplicate_name", &[("name", name), ("other", &other.display())])
+            }
             Problem::UnknownKind { kind } => format(lang, "unknown_kind", &[("kind", kind)]),
             Problem::Schedule { text, problem } => format(
                 lang,
@@ -166,21 +160,13 @@ impl Problem {
             Problem::Timeout { text } => format(lang, "timeout", &[("text", text)]),
             Problem::UnknownSet { set, .. } => format(lang, "unknown_set", &[("set", set)]),
             Problem::EmptySets => format(lang, "empty_sets", &[]),
-            Problem::ParamNotForKind { param, kind, .. } => format(
-                lang,
-                "param_not_for_kind",
-                &[("param", param), ("kind", kind)],
-            ),
-            Problem::MissingParam { param, kind } => {
-                format(lang, "missing_param", &[("param", param), ("kind", kind)])
+            Problem::ParamNotForKind { param, kind, .. } => {
+                format(lang, "param_not_for_kind", &[("param", param), ("kind", kind)])
             }
-            Problem::UnknownReport { report } => {
-                format(lang, "unknown_report", &[("report", report)])
-            }
+            Problem::MissingParam { param, kind } => format(lang, "missing_param", &[("param", param), ("kind", kind)]),
+            Problem::UnknownReport { report } => format(lang, "unknown_report", &[("report", report)]),
             Problem::EmptyArgv => format(lang, "empty_argv", &[]),
-            Problem::RelativeProgram { program } => {
-                format(lang, "relative_program", &[("program", program)])
-            }
+            Problem::RelativeProgram { program } => format(lang, "relative_program", &[("program", program)]),
         }
     }
 
@@ -188,38 +174,24 @@ impl Problem {
     pub fn fix(&self, lang: Lang) -> String {
         match self {
             Problem::Toml { .. } => format(lang, "toml_fix", &[]),
-            Problem::UnknownKey {
-                in_params: false, ..
-            } => format(lang, "unknown_key_fix", &[]),
-            Problem::UnknownKey {
-                in_params: true, ..
-            } => format(lang, "unknown_param_fix", &[]),
+            Problem::UnknownKey { in_params: false, .. } => format(lang, "unknown_key_fix", &[]),
+            Problem::UnknownKey { in_params: true, .. } => format(lang, "unknown_param_fix", &[]),
             Problem::MissingKey { .. } => format(lang, "missing_key_fix", &[]),
             Problem::InvalidName { .. } => format(lang, "invalid_name_fix", &[]),
             Problem::DuplicateName { .. } => format(lang, "duplicate_name_fix", &[]),
             Problem::UnknownKind { .. } => format(lang, "unknown_kind_fix", &[]),
             Problem::Schedule { .. } => format(lang, "schedule_fix", &[]),
             Problem::Timeout { .. } => format(lang, "timeout_fix", &[]),
-            Problem::UnknownSet { known, .. } if known.is_empty() => {
-                format(lang, "unknown_set_none_fix", &[])
-            }
-            Problem::UnknownSet { known, .. } => {
-                format(lang, "unknown_set_fix", &[("known", &known.join(", "))])
-            }
+            Problem::UnknownSet { known, .. } if known.is_empty() => format(lang, "unknown_set_none_fix", &[]),
+            Problem::UnknownSet { known, .. } => format(lang, "unknown_set_fix", &[("known", &known.join(", "))]),
             Problem::EmptySets => format(lang, "empty_sets_fix", &[]),
-            Problem::ParamNotForKind { kind, allowed, .. } => format(
-                lang,
-                "param_not_for_kind_fix",
-                &[("kind", kind), ("allowed", allowed)],
-            ),
-            Problem::MissingParam { param, .. } if param == "report" => {
-                format(lang, "missing_param_report_fix", &[])
+            Problem::ParamNotForKind { kind, allowed, .. } => {
+                format(lang, "param_not_for_kind_fix", &[("kind", kind), ("allowed", allowed)])
             }
+            Problem::MissingParam { param, .. } if param == "report" => format(lang, "missing_param_report_fix", &[]),
             Problem::MissingParam { .. } => format(lang, "missing_param_argv_fix", &[]),
             Problem::UnknownReport { .. } => format(lang, "unknown_report_fix", &[]),
-            Problem::EmptyArgv | Problem::RelativeProgram { .. } => {
-                format(lang, "relative_program_fix", &[])
-            }
+            Problem::EmptyArgv | Problem::RelativeProgram { .. } => format(lang, "relative_program_fix", &[]),
         }
     }
 }
@@ -228,9 +200,7 @@ impl Problem {
 fn schedule_detail(lang: Lang, problem: &ScheduleProblem) -> String {
     match problem {
         ScheduleProblem::FieldCount { found } => format(lang, "field_count", &[("found", found)]),
-        ScheduleProblem::UnknownAlias { alias } => {
-            format(lang, "unknown_alias", &[("alias", alias)])
-        }
+        ScheduleProblem::UnknownAlias { alias } => format(lang, "unknown_alias", &[("alias", alias)]),
         ScheduleProblem::InvalidValue { field, text: value } => format(
             lang,
             "invalid_value",

@@ -43,10 +43,7 @@ pub fn execute(ctx: &mut Context, job: &Job) -> Exit {
 fn run_command(ctx: &mut Context, job: &Job, argv: &[String]) -> Exit {
     let run = commands::own_run(ctx, "command");
     let clock = Instant::now();
-    let status = Command::new(&argv[0])
-        .args(&argv[1..])
-        .stdin(Stdio::null())
-        .status();
+    let status = Command::new(&argv[0]).args(&argv[1..]).stdin(Stdio::null()).status();
     let duration_ms = clock.elapsed().as_millis() as u64;
 
     let mut data = serde_json::json!({ "argv": argv, "duration_ms": duration_ms });
@@ -58,11 +55,7 @@ fn run_command(ctx: &mut Context, job: &Job, argv: &[String]) -> Exit {
         }
         Err(e) => {
             data["error"] = e.to_string().into();
-            let message = texts::format(
-                ctx.lang,
-                "command_not_started",
-                &[("program", &argv[0]), ("error", &e)],
-            );
+            let message = texts::format(ctx.lang, "command_not_started", &[("program", &argv[0]), ("error", &e)]);
             print_error(ctx.lang, &message);
             Exit::Failed
         }

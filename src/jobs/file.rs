@@ -88,11 +88,7 @@ struct RawParams {
 /// Reads every `*.toml` file of `dir` (hidden files excepted), in name order.
 /// `known_sets` are the config's set names, which `params.sets` must use.
 /// Stops at the first invalid file.
-pub fn load_dir(
-    dir: &Path,
-    config_path: &Path,
-    known_sets: &[String],
-) -> Result<Vec<Job>, JobError> {
+pub fn load_dir(dir: &Path, config_path: &Path, known_sets: &[String]) -> Result<Vec<Job>, JobError> {
     if !dir.is_dir() {
         return Err(JobError::MissingDir {
             dir: dir.to_path_buf(),
@@ -149,11 +145,7 @@ fn job_files(dir: &Path) -> Result<Vec<PathBuf>, JobError> {
 
 /// Validates job file `text` read from `path`.
 pub fn parse(path: &Path, text: &str, known_sets: &[String]) -> Result<Job, JobError> {
-    let checker = Checker {
-        path,
-        text,
-        known_sets,
-    };
+    let checker = Checker { path, text, known_sets };
     let raw: RawJob = toml::from_str(text).map_err(|e| checker.toml_error(&e))?;
     checker.validate(raw)
 }
@@ -219,12 +211,7 @@ impl Checker<'_> {
             .lines()
             .rev()
             .find(|line| line.trim_start().starts_with('['))?;
-        let name = header
-            .trim()
-            .trim_start_matches('[')
-            .split(']')
-            .next()?
-            .trim();
+        let name = header.trim().trim_start_matches('[').split(']').next()?.trim();
         Some(name.to_string())
     }
 
@@ -250,8 +237,7 @@ impl Checker<'_> {
     /// back to the opening quote.
     fn inside(&self, span: &Range<usize>, value: &str) -> usize {
         let written = &self.text[span.clone()];
-        let quoted =
-            written.len() == value.len() + 2 && written.get(1..written.len() - 1) == Some(value);
+        let quoted = written.len() == value.len() + 2 && written.get(1..written.len() - 1) == Some(value);
         if quoted {
             span.start + 1
         } else {
@@ -279,15 +265,9 @@ impl Checker<'_> {
         let name = value.get_ref();
         let valid = (1..=64).contains(&name.len())
             && name.starts_with(|c: char| c.is_ascii_alphanumeric())
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         if !valid {
-            return Err(self.error(
-                value.span().start,
-                "name",
-                Problem::InvalidName { name: name.clone() },
-            ));
+            return Err(self.error(value.span().start, "name", Problem::InvalidName { name: name.clone() }));
         }
         Ok(name.clone())
     }
@@ -398,11 +378,7 @@ impl Checker<'_> {
         Ok(sets)
     }
 
-    fn report(
-        &self,
-        kind: &Spanned<String>,
-        value: Option<&Spanned<String>>,
-    ) -> Result<JobKind, JobError> {
+    fn report(&self, kind: &Spanned<String>, value: Option<&Spanned<String>>) -> Result<JobKind, JobError> {
         let Some(report) = value else {
             let problem = Problem::MissingParam {
                 param: "report".into(),
@@ -440,11 +416,7 @@ impl Checker<'_> {
             };
             return Err(self.error(program.span().start, "params.argv", problem));
         }
-        Ok(argv
-            .get_ref()
-            .iter()
-            .map(|arg| arg.get_ref().clone())
-            .collect())
+        Ok(argv.get_ref().iter().map(|arg| arg.get_ref().clone()).collect())
     }
 }
 
@@ -466,10 +438,7 @@ mod tests {
     }
 
     fn with(line: &str) -> String {
-        VALID.replace(
-            "timeout = \"30m\"\n",
-            &format!("timeout = \"30m\"\n{line}\n"),
-        )
+        VALID.replace("timeout = \"30m\"\n", &format!("timeout = \"30m\"\n{line}\n"))
     }
 
     #[test]
@@ -505,9 +474,7 @@ mod tests {
     fn unknown_param_is_rejected() {
         let text = VALID.replace("sets = [\"www\"]", "set = [\"www\"]");
         assert!(
-            reject(&text).starts_with(
-                "/etc/drkit/jobs/x.toml:7:1: params.set: unknown key \"params.set\"\n"
-            ),
+            reject(&text).starts_with("/etc/drkit/jobs/x.toml:7:1: params.set: unknown key \"params.set\"\n"),
             "{}",
             reject(&text)
         );
@@ -604,11 +571,8 @@ mod tests {
 
     #[test]
     fn report_needs_daily() {
-        let report =
-            "name = \"r\"\nkind = \"report\"\nschedule = \"0 6 * * *\"\ntimeout = \"10m\"\n";
-        assert!(
-            reject(report).contains("params.report: a report job needs the parameter \"report\"")
-        );
+        let report = "name = \"r\"\nkind = \"report\"\nschedule = \"0 6 * * *\"\ntimeout = \"10m\"\n";
+        assert!(reject(report).contains("params.report: a report job needs the parameter \"report\""));
         let weekly = format!("{report}[params]\nreport = \"weekly\"\n");
         assert!(
             reject(&weekly).contains(":6:10: params.report: unknown report \"weekly\""),
@@ -616,10 +580,7 @@ mod tests {
             reject(&weekly)
         );
         let daily = format!("{report}[params]\nreport = \"daily\"\n");
-        assert_eq!(
-            parse(Path::new("r.toml"), &daily, &[]).unwrap().kind,
-            JobKind::Report
-        );
+        assert_eq!(parse(Path::new("r.toml"), &daily, &[]).unwrap().kind, JobKind::Report);
     }
 
     #[test]
@@ -627,8 +588,7 @@ mod tests {
         let command = "name = \"hook\"\nkind = \"command\"\nschedule = \"@hourly\"\ntimeout = \"1m\"\n[params]\n";
         let relative = format!("{command}argv = [\"backup.sh\", \"--all\"]\n");
         assert!(
-            reject(&relative)
-                .contains(":6:9: params.argv: the program \"backup.sh\" is not an absolute path"),
+            reject(&relative).contains(":6:9: params.argv: the program \"backup.sh\" is not an absolute path"),
             "{}",
             reject(&relative)
         );

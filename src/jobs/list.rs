@@ -11,10 +11,7 @@ use crate::i18n::Lang;
 /// Prints the jobs as an aligned table on stdout; `now` is the time the next runs count from.
 pub fn print(lang: Lang, jobs: &[Job], now: DateTime<Local>, dir: &std::path::Path) {
     if jobs.is_empty() {
-        println!(
-            "{}",
-            texts::format(lang, "list_empty", &[("dir", &dir.display())])
-        );
+        println!("{}", texts::format(lang, "list_empty", &[("dir", &dir.display())]));
         return;
     }
     let header: Vec<String> = [
@@ -80,15 +77,8 @@ mod tests {
     fn columns_line_up() {
         let rows = vec![
             vec!["JOB".to_string(), "KIND".to_string(), "NEXT".to_string()],
-            vec![
-                "sync-all".to_string(),
-                "sync".to_string(),
-                "never".to_string(),
-            ],
+            vec!["sync-all".to_string(), "sync".to_string(), "never".to_string()],
         ];
-        assert_eq!(
-            align(&rows),
-            ["JOB       KIND  NEXT", "sync-all  sync  never"]
-        );
+        assert_eq!(align(&rows), ["JOB       KIND  NEXT", "sync-all  sync  never"]);
     }
 }

@@ -101,10 +101,7 @@ pub fn load_for(config: &crate::config::Config) -> Result<Vec<Job>, JobError> {
 /// Keeps the jobs whose schedule matches the current local minute.
 fn due_jobs(jobs: Vec<Job>) -> Vec<Job> {
     let now = Local::now().naive_local();
-    let due: Vec<Job> = jobs
-        .into_iter()
-        .filter(|job| job.schedule.matches(now))
-        .collect();
+    let due: Vec<Job> = jobs.into_iter().filter(|job| job.schedule.matches(now)).collect();
     tracing::debug!(minute = %now.format("%Y-%m-%d %H:%M"), due = due.len(), "jobs due this minute");
     due
 }

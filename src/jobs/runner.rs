@@ -113,14 +113,8 @@ fn start<'a>(ctx: &Context, job: &'a Job) -> Result<Option<Running<'a>>, Exit> {
         job: &job.name,
         run_id,
     };
-    let group = process::spawn_job(&launch).map_err(|e| {
-        not_started(
-            ctx,
-            job,
-            Some(run_id),
-            &format!("cannot start drkit job-exec: {e}"),
-        )
-    })?;
+    let group = process::spawn_job(&launch)
+        .map_err(|e| not_started(ctx, job, Some(run_id), &format!("cannot start drkit job-exec: {e}")))?;
     tracing::info!(job = %job.name, run_id, kind = job.kind.name(), pid = group.as_raw(), timeout = %format_duration(job.timeout), "job started");
 
     Ok(Some(Running {
@@ -159,20 +153,14 @@ fn skip(ctx: &Context, job: &Job, path: &std::path::Path, holder: &str) {
     } else {
         format!(" ({holder})")
     };
-    let detail = format!(
-        "lock {} is held by another run{holder_note}",
-        path.display()
-    );
+    let detail = format!("lock {} is held by another run{holder_note}", path.display());
     tracing::info!(job = %job.name, lock = %path.display(), holder, "job skipped: its lock is busy");
     if let Err(e) = ctx.store.record_skipped_run("job", &job.name, &detail) {
         tracing::error!(job = %job.name, error = %e, "cannot record the skipped run");
     }
 
-    let args: [(&str, &dyn std::fmt::Display); 3] = [
-        ("name", &job.name),
-        ("lock", &path.display()),
-        ("holder", &holder_note),
-    ];
+    let args: [(&str, &dyn std::fmt::Display); 3] =
+        [("name", &job.name), ("lock", &path.display()), ("holder", &holder_note)];
     println!("{}", texts::format(ctx.lang, "job_skipped", &args));
 }
 
@@ -186,11 +174,7 @@ fn not_started(ctx: &Context, job: &Job, run_id: Option<RunId>, detail: &str) ->
     }
     print_error(
         ctx.lang,
-        &texts::format(
-            ctx.lang,
-            "job_not_started",
-            &[("name", &job.name), ("detail", &detail)],
-        ),
+        &texts::format(ctx.lang, "job_not_started", &[("name", &job.name), ("detail", &detail)]),
     );
     Exit::Failed
 }
@@ -289,10 +273,7 @@ struct Outcome {
 fn finish(ctx: &Context, job: Running, now: Instant) -> Exit {
     let elapsed = now.duration_since(job.started);
     let outcome = outcome(ctx, &job, elapsed);
-    if let Err(e) = ctx
-        .store
-        .finish_run(job.run_id, outcome.status, &outcome.detail)
-    {
+    if let Err(e) = ctx.store.finish_run(job.run_id, outcome.status, &outcome.detail) {
         tracing::error!(job = %job.job.name, run_id = job.run_id, error = %e, "cannot record the end of the run");
     }
     tracing::info!(
@@ -352,10 +333,7 @@ fn outcome(ctx: &Context, job: &Running, elapsed: Duration) -> Outcome {
             let end_text = describe_end(lang, ended);
             (
                 RunStatus::Failed,
-                format!(
-                    "{} after {english_secs}",
-                    describe_end(crate::i18n::Lang::En, ended)
-                ),
+                format!("{} after {english_secs}", describe_end(crate::i18n::Lang::En, ended)),
                 texts::format(
                     lang,
                     "job_failed",
@@ -365,11 +343,7 @@ fn outcome(ctx: &Context, job: &Running, elapsed: Duration) -> Outcome {
         }
     };
     detail.push_str(&stop_note(job));
-    Outcome {
-        status,
-        detail,
-        line,
-    }
+    Outcome { status, detail, line }
 }
 
 /// Describes how the job process ended: "exit code 1", "ended by signal SIGKILL".
@@ -395,10 +369,7 @@ fn stop_note(job: &Running) -> String {
             format!("; processes left in group {group} needed SIGKILL")
         }
         (_, None) => format!("; process group {group} stopped with SIGTERM"),
-        (_, Some(_)) => format!(
-            "; process group {group} needed SIGKILL after {}s",
-            GRACE.as_secs()
-        ),
+        (_, Some(_)) => format!("; process group {group} needed SIGKILL after {}s", GRACE.as_secs()),
     };
     if job.ended.is_none() || process::group_alive(job.group) {
         note.push_str(&format!(

@@ -82,11 +82,7 @@ impl FieldKind {
     fn value_of_name(self, text: &str) -> Option<u32> {
         let lower = text.to_ascii_lowercase();
         let index = self.names().iter().position(|name| *name == lower)? as u32;
-        Some(if self == FieldKind::Month {
-            index + 1
-        } else {
-            index
-        })
+        Some(if self == FieldKind::Month { index + 1 } else { index })
     }
 }
 
@@ -151,8 +147,7 @@ impl Schedule {
                     alias: body.to_string(),
                 },
             })?;
-            let mut schedule =
-                parse_fields(expanded).expect("every alias expands to a valid expression");
+            let mut schedule = parse_fields(expanded).expect("every alias expands to a valid expression");
             schedule.text = text.to_string();
             return Ok(schedule);
         }
@@ -167,9 +162,7 @@ impl Schedule {
     /// Tells whether the schedule selects the minute that contains `time`;
     /// seconds are ignored.
     pub fn matches(&self, time: NaiveDateTime) -> bool {
-        self.minutes.has(time.minute())
-            && self.hours.has(time.hour())
-            && self.matches_day(time.date())
+        self.minutes.has(time.minute()) && self.hours.has(time.hour()) && self.matches_day(time.date())
     }
 
     fn matches_day(&self, date: NaiveDate) -> bool {
@@ -189,8 +182,7 @@ impl Schedule {
     /// schedule selects, or None when nothing matches within about 12 years,
     /// as with `0 0 31 2 *`. Minutes that a DST change skips are passed over.
     pub fn next_after(&self, after: DateTime<Local>) -> Option<DateTime<Local>> {
-        let start =
-            after.naive_local().with_second(0)?.with_nanosecond(0)? + chrono::Duration::minutes(1);
+        let start = after.naive_local().with_second(0)?.with_nanosecond(0)? + chrono::Duration::minutes(1);
         let first_day = start.date();
         for offset in 0..HORIZON_DAYS {
             let date = first_day.checked_add_days(Days::new(offset))?;
@@ -204,11 +196,7 @@ impl Schedule {
         None
     }
 
-    fn first_minute_of_day(
-        &self,
-        date: NaiveDate,
-        not_before: NaiveDateTime,
-    ) -> Option<DateTime<Local>> {
+    fn first_minute_of_day(&self, date: NaiveDate, not_before: NaiveDateTime) -> Option<DateTime<Local>> {
         for hour in (0..24).filter(|h| self.hours.has(*h)) {
             for minute in (0..60).filter(|m| self.minutes.has(*m)) {
                 let candidate = date.and_hms_opt(hour, minute, 0)?;
@@ -250,9 +238,7 @@ fn parse_fields(text: &str) -> Result<Schedule, ScheduleError> {
             .map_or(text.len() - text.trim_start().len(), |(at, _)| *at);
         return Err(ScheduleError {
             offset,
-            problem: ScheduleProblem::FieldCount {
-                found: fields.len(),
-            },
+            problem: ScheduleProblem::FieldCount { found: fields.len() },
         });
     }
     let mut bits = [Bits(0); 5];
@@ -426,24 +412,15 @@ mod tests {
     fn sunday_is_zero_and_seven() {
         for text in ["0 0 * * 0", "0 0 * * 7", "0 0 * * SUN"] {
             let schedule = Schedule::parse(text).unwrap();
-            assert!(
-                schedule.matches(at("2024-05-05 00:00")),
-                "{text} on a Sunday"
-            );
-            assert!(
-                !schedule.matches(at("2024-05-06 00:00")),
-                "{text} on a Monday"
-            );
+            assert!(schedule.matches(at("2024-05-05 00:00")), "{text} on a Sunday");
+            assert!(!schedule.matches(at("2024-05-06 00:00")), "{text} on a Monday");
         }
     }
 
     #[test]
     fn restricted_day_fields_match_either() {
         let schedule = Schedule::parse("0 0 1 * mon").unwrap();
-        assert!(
-            schedule.matches(at("2024-05-01 00:00")),
-            "the 1st, a Wednesday"
-        );
+        assert!(schedule.matches(at("2024-05-01 00:00")), "the 1st, a Wednesday");
         assert!(schedule.matches(at("2024-05-06 00:00")), "a Monday");
         assert!(!schedule.matches(at("2024-05-07 00:00")), "neither");
     }
@@ -451,14 +428,8 @@ mod tests {
     #[test]
     fn starred_day_field_requires_both() {
         let schedule = Schedule::parse("0 0 */2 * mon").unwrap();
-        assert!(
-            !schedule.matches(at("2024-05-01 00:00")),
-            "odd day, not Monday"
-        );
-        assert!(
-            !schedule.matches(at("2024-05-06 00:00")),
-            "Monday, even day"
-        );
+        assert!(!schedule.matches(at("2024-05-01 00:00")), "odd day, not Monday");
+        assert!(!schedule.matches(at("2024-05-06 00:00")), "Monday, even day");
         assert!(schedule.matches(at("2024-05-13 00:00")), "Monday, odd day");
     }
 
@@ -478,10 +449,7 @@ mod tests {
 
     #[test]
     fn field_count_is_checked() {
-        assert_eq!(
-            error("* * * *").problem,
-            ScheduleProblem::FieldCount { found: 4 }
-        );
+        assert_eq!(error("* * * *").problem, ScheduleProblem::FieldCount { found: 4 });
         let six = error("0 * * * * *");
         assert_eq!(six.problem, ScheduleProblem::FieldCount { found: 6 });
         assert_eq!(six.offset, 10, "points at the sixth field");
@@ -500,14 +468,7 @@ mod tests {
                     value: 61,
                 },
             ),
-            (
-                "0 1,25 * * *",
-                4,
-                OutOfRange {
-                    field: Hour,
-                    value: 25,
-                },
-            ),
+            ("0 1,25 * * *", 4, OutOfRange { field: Hour, value: 25 }),
             (
                 "0 0 0 * *",
                 4,
@@ -573,10 +534,7 @@ mod tests {
     fn next_after_reaches_leap_days() {
         let schedule = Schedule::parse("0 0 29 2 *").unwrap();
         let now = Local.from_local_datetime(&at("2097-01-01 00:00")).unwrap();
-        assert_eq!(
-            schedule.next_after(now).unwrap().naive_local(),
-            at("2104-02-29 00:00")
-        );
+        assert_eq!(schedule.next_after(now).unwrap().naive_local(), at("2104-02-29 00:00"));
     }
 
     #[test]

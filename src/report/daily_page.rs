@@ -15,11 +15,7 @@ use crate::i18n::Lang;
 /// Renders the daily page of `day` with the state in `status`.
 pub fn render(status: &DrStatus, day: &DayActivity, lang: Lang) -> String {
     let date = day.date.format("%Y-%m-%d").to_string();
-    let title = texts::format(
-        lang,
-        "daily_title",
-        &[("site", &status.site), ("date", &date)],
-    );
+    let title = texts::format(lang, "daily_title", &[("site", &status.site), ("date", &date)]);
     let body = html! {
         header {
             p { a href="../index.html" { (text(lang, "back_to_dashboard")) } }

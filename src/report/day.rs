@@ -66,9 +66,7 @@ pub fn gather(store: &Store, date: NaiveDate) -> Result<DayActivity, StoreError>
     let mut failed_runs: Vec<RunInfo> = store
         .recent_runs(RUNS_SEARCHED)?
         .iter()
-        .filter(|run| {
-            in_day(run.started_at) && matches!(run.status, RunStatus::Failed | RunStatus::TimedOut)
-        })
+        .filter(|run| in_day(run.started_at) && matches!(run.status, RunStatus::Failed | RunStatus::TimedOut))
         .filter(|run| !runs_with_failed_result.contains(&run.id))
         .map(RunInfo::from_row)
         .collect();
@@ -135,9 +133,7 @@ mod tests {
                 &serde_json::json!({"extra": ["x"]}),
             )
             .unwrap();
-        store
-            .finish_run(with_result, RunStatus::Failed, "")
-            .unwrap();
+        store.finish_run(with_result, RunStatus::Failed, "").unwrap();
         let without_result = store.begin_run("job", "nightly").unwrap();
         store
             .finish_run(without_result, RunStatus::TimedOut, "killed after 1h")

@@ -43,10 +43,7 @@ pub fn page(lang: Lang, title: &str, body: Markup) -> Markup {
 /// Shows `time` in the local zone, with the UTC time in the title attribute
 /// and in `datetime`.
 pub fn time(time: DateTime<Utc>) -> Markup {
-    let local = time
-        .with_timezone(&Local)
-        .format("%Y-%m-%d %H:%M:%S %:z")
-        .to_string();
+    let local = time.with_timezone(&Local).format("%Y-%m-%d %H:%M:%S %:z").to_string();
     let utc = rfc3339(time);
     html! {
         time datetime=(utc) title=(format!("{utc} (UTC)")) { (local) }
@@ -119,13 +116,7 @@ pub fn verdict(lang: Lang, problems: &[Problem], rpo: Duration) -> Markup {
 
 /// Renders a collapsible list of paths with its full count, unfolded when
 /// `open`. `paths` may be only the first part of the list.
-pub fn path_list(
-    lang: Lang,
-    label_key: &str,
-    paths: &[String],
-    total: usize,
-    open: bool,
-) -> Markup {
+pub fn path_list(lang: Lang, label_key: &str, paths: &[String], total: usize, open: bool) -> Markup {
     html! {
         @if total > 0 {
             details open[open] {

@@ -44,10 +44,7 @@ pub enum ReportError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("cannot write {path}: {source}")]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Write { path: PathBuf, source: std::io::Error },
 }
 
 /// Rewrites `index.html`, `dr_status.json` and `sync_status.json` after a
@@ -100,19 +97,11 @@ pub fn daily(ctx: &Context) -> Exit {
             let index_path = ctx.config.site.report_dir.join(INDEX_FILE);
             println!(
                 "{}",
-                texts::format(
-                    ctx.lang,
-                    "index_written",
-                    &[("path", &index_path.display())]
-                )
+                texts::format(ctx.lang, "index_written", &[("path", &index_path.display())])
             );
             println!(
                 "{}",
-                texts::format(
-                    ctx.lang,
-                    "daily_written",
-                    &[("path", &daily_path.display())]
-                )
+                texts::format(ctx.lang, "daily_written", &[("path", &daily_path.display())])
             );
             Exit::Ok
         }
@@ -123,9 +112,7 @@ pub fn daily(ctx: &Context) -> Exit {
                     "write_failed",
                     &[("path", &path.display()), ("error", source)],
                 ),
-                ReportError::Store(e) => {
-                    texts::format(ctx.lang, "status_failed_to_read", &[("error", e)])
-                }
+                ReportError::Store(e) => texts::format(ctx.lang, "status_failed_to_read", &[("error", e)]),
             };
             tracing::error!(error = %e, "daily report failed");
             crate::commands::texts::error(ctx.lang, &message);
@@ -140,10 +127,7 @@ fn write_daily(ctx: &Context) -> Result<PathBuf, ReportError> {
     let activity = day::gather(&ctx.store, today)?;
 
     let path = daily_path(&ctx.config.site.report_dir, today);
-    write_file(
-        &path,
-        daily_page::render(&status, &activity, ctx.lang).as_bytes(),
-    )?;
+    write_file(&path, daily_page::render(&status, &activity, ctx.lang).as_bytes())?;
 
     write_status_files(ctx, &status)?;
     Ok(path)
@@ -157,12 +141,7 @@ pub fn daily_path(report_dir: &Path, date: NaiveDate) -> PathBuf {
 }
 
 fn snapshot(ctx: &Context) -> Result<DrStatus, ReportError> {
-    Ok(model::gather(
-        &ctx.config,
-        &ctx.store,
-        ctx.lang,
-        Utc::now(),
-    )?)
+    Ok(model::gather(&ctx.config, &ctx.store, ctx.lang, Utc::now())?)
 }
 
 /// Writes the JSON files first and the dashboard last, so that the
@@ -173,10 +152,7 @@ fn write_status_files(ctx: &Context, status: &DrStatus) -> Result<(), ReportErro
     write::remove_stale_temps(&dir.join(DAILY_DIR));
 
     write_file(&dir.join(DR_STATUS_FILE), dr_status_json(status).as_bytes())?;
-    write_file(
-        &dir.join(SYNC_STATUS_FILE),
-        sync_status_json(status).as_bytes(),
-    )?;
+    write_file(&dir.join(SYNC_STATUS_FILE), sync_status_json(status).as_bytes())?;
 
     let pages = daily_pages(&dir.join(DAILY_DIR));
     write_file(
@@ -194,15 +170,14 @@ fn write_file(path: &Path, contents: &[u8]) -> Result<(), ReportError> {
 
 /// Returns the content of `dr_status.json`: pretty-printed, ending in a newline.
 pub fn dr_status_json(status: &DrStatus) -> String {
-    let text = serde_json::to_string_pretty(status)
-        .expect("the status has only string keys and finite numbers");
+    let text = serde_json::to_string_pretty(status).expect("the status has only string keys and finite numbers");
     text + "\n"
 }
 
 /// Returns the content of `sync_status.json`.
 pub fn sync_status_json(status: &DrStatus) -> String {
-    let text = serde_json::to_string_pretty(&status.sync_part())
-        .expect("the status has only string keys and finite numbers");
+    let text =
+        serde_json::to_string_pretty(&status.sync_part()).expect("the status has only string keys and finite numbers");
     text + "\n"
 }
 
@@ -223,8 +198,5 @@ fn daily_pages(dir: &Path) -> Vec<String> {
         .collect();
     dates.sort_unstable_by(|a, b| b.cmp(a));
     dates.truncate(DAILY_LINKS);
-    dates
-        .iter()
-        .map(|d| format!("{}.html", d.format("%Y-%m-%d")))
-        .collect()
+    dates.iter().map(|d| format!("{}.html", d.format("%Y-%m-%d"))).collect()
 }

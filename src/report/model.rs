@@ -169,21 +169,12 @@ pub enum Problem {
 }
 
 /// Reads the state of every configured set, the recent runs and the audit chain.
-pub fn gather(
-    config: &Config,
-    store: &Store,
-    lang: Lang,
-    now: DateTime<Utc>,
-) -> Result<DrStatus, StoreError> {
+pub fn gather(config: &Config, store: &Store, lang: Lang, now: DateTime<Utc>) -> Result<DrStatus, StoreError> {
     let mut sets = Vec::with_capacity(config.sets.len());
     for set in &config.sets {
         sets.push(set_status(store, set, config.targets.rpo, now)?);
     }
-    let recent_runs = store
-        .recent_runs(RECENT_RUNS)?
-        .iter()
-        .map(RunInfo::from_row)
-        .collect();
+    let recent_runs = store.recent_runs(RECENT_RUNS)?.iter().map(RunInfo::from_row).collect();
     let targets = TargetsInfo {
         rto_s: config.targets.rto.as_secs(),
         rpo_s: config.targets.rpo.as_secs(),
@@ -201,12 +192,7 @@ pub fn gather(
     })
 }
 
-fn set_status(
-    store: &Store,
-    set: &SyncSet,
-    rpo: Duration,
-    now: DateTime<Utc>,
-) -> Result<SetStatus, StoreError> {
+fn set_status(store: &Store, set: &SyncSet, rpo: Duration, now: DateTime<Utc>) -> Result<SetStatus, StoreError> {
     let last_sync = store
         .latest_result("sync", &set.name)?
         .map(|row| SyncInfo::from_row(&row));
@@ -235,9 +221,7 @@ fn set_status(
 /// that start may not be on the replica. A start in the future (a clock
 /// set back) counts as no lag.
 pub fn lag(now: DateTime<Utc>, last_ok_started_at: DateTime<Utc>) -> Duration {
-    (now - last_ok_started_at)
-        .to_std()
-        .unwrap_or(Duration::ZERO)
+    (now - last_ok_started_at).to_std().unwrap_or(Duration::ZERO)
 }
 
 /// Formats a lag in whole seconds the way the config writes durations ("0s", "1h2m3s").
@@ -277,9 +261,7 @@ impl DrStatus {
             let name = || set.name.clone();
             match set.lag() {
                 None => problems.push(Problem::NeverSynced { set: name() }),
-                Some(lag) if !set.within_rpo => {
-                    problems.push(Problem::OverRpo { set: name(), lag })
-                }
+                Some(lag) if !set.within_rpo => problems.push(Problem::OverRpo { set: name(), lag }),
                 Some(_) => {}
             }
             if set.sync_failed() {
@@ -312,27 +294,15 @@ impl Problem {
     /// Returns the one-line description shown in verdicts.
     pub fn describe(&self, lang: Lang, rpo: Duration) -> String {
         match self {
-            Problem::NeverSynced { set } => {
-                texts::format(lang, "problem_never_synced", &[("set", set)])
-            }
+            Problem::NeverSynced { set } => texts::format(lang, "problem_never_synced", &[("set", set)]),
             Problem::OverRpo { set, lag } => texts::format(
                 lang,
                 "problem_over_rpo",
-                &[
-                    ("set", set),
-                    ("lag", &format_lag(*lag)),
-                    ("rpo", &format_duration(rpo)),
-                ],
+                &[("set", set), ("lag", &format_lag(*lag)), ("rpo", &format_duration(rpo))],
             ),
-            Problem::SyncFailed { set } => {
-                texts::format(lang, "problem_sync_failed", &[("set", set)])
-            }
-            Problem::VerifyFailed { set } => {
-                texts::format(lang, "problem_verify_failed", &[("set", set)])
-            }
-            Problem::AuditBroken { id } => {
-                texts::format(lang, "problem_audit_broken", &[("id", id)])
-            }
+            Problem::SyncFailed { set } => texts::format(lang, "problem_sync_failed", &[("set", set)]),
+            Problem::VerifyFailed { set } => texts::format(lang, "problem_verify_failed", &[("set", set)]),
+            Problem::AuditBroken { id } => texts::format(lang, "problem_audit_broken", &[("id", id)]),
             Problem::AuditUnreadable => texts::format(lang, "problem_audit_error", &[]),
         }
     }
@@ -475,9 +445,7 @@ fn first<T>(mut items: Vec<T>) -> Vec<T> {
 }
 
 fn parse_time(text: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
+    DateTime::parse_from_rfc3339(text).ok().map(|t| t.with_timezone(&Utc))
 }
 
 /// Formats a time as UTC RFC 3339 with whole seconds, as every JSON file writes it.
@@ -552,10 +520,7 @@ mod tests {
     #[test]
     fn lag_counts_from_last_ok_start() {
         let now = Utc::now();
-        assert_eq!(
-            lag(now, now - TimeDelta::seconds(90)),
-            Duration::from_secs(90)
-        );
+        assert_eq!(lag(now, now - TimeDelta::seconds(90)), Duration::from_secs(90));
         assert_eq!(lag(now, now + TimeDelta::seconds(5)), Duration::ZERO);
     }
 
@@ -622,10 +587,9 @@ target = "{root}/replica/db"
     fn gather_measures_lag_from_last_ok_sync() {
         let site = site();
         let now = Utc::now().trunc_subsecs(0);
-        let ok = json!({"started_at": text_time(now - TimeDelta::seconds(30)), "files_changed": 3, "bytes_copied": 1200});
-        site.store
-            .record_result(None, "sync", "www", "ok", &ok)
-            .unwrap();
+        let ok =
+            json!({"started_at": text_time(now - TimeDelta::seconds(30)), "files_changed": 3, "bytes_copied": 1200});
+        site.store.record_result(None, "sync", "www", "ok", &ok).unwrap();
         let stopped = json!({"set": "www", "error": "the source is empty"});
         site.store
             .record_result(None, "sync", "www", "failed", &stopped)
@@ -639,10 +603,7 @@ target = "{root}/replica/db"
         assert_eq!(last.status, "failed");
         assert_eq!(last.error.as_deref(), Some("the source is empty"));
         assert_eq!(last.files_changed, 0);
-        assert_eq!(
-            www.last_ok_sync_started_at,
-            Some(now - TimeDelta::seconds(30))
-        );
+        assert_eq!(www.last_ok_sync_started_at, Some(now - TimeDelta::seconds(30)));
     }
 
     #[test]
@@ -650,9 +611,7 @@ target = "{root}/replica/db"
         let site = site();
         let now = Utc::now().trunc_subsecs(0);
         let ok = json!({"started_at": text_time(now - TimeDelta::seconds(61))});
-        site.store
-            .record_result(None, "sync", "www", "ok", &ok)
-            .unwrap();
+        site.store.record_result(None, "sync", "www", "ok", &ok).unwrap();
 
         let status = gather(&site.config, &site.store, Lang::En, now).unwrap();
         assert_eq!(status.sets[0].lag_s, Some(61));
@@ -669,24 +628,16 @@ target = "{root}/replica/db"
         let site = site();
         let now = Utc::now().trunc_subsecs(0);
         let ok = json!({"started_at": text_time(now - TimeDelta::seconds(5)), "files_scanned": 10, "files_changed": 4, "files_deleted": 1, "bytes_copied": 999, "duration_ms": 12});
-        site.store
-            .record_result(None, "sync", "www", "ok", &ok)
-            .unwrap();
+        site.store.record_result(None, "sync", "www", "ok", &ok).unwrap();
         let many: Vec<String> = (0..MAX_LISTED + 10).map(|i| format!("file{i}")).collect();
         let verify = json!({"files_checked": 70, "mismatched": many, "missing": ["gone"], "extra": [], "errors": [{"path": "p", "error": "denied"}]});
         site.store
             .record_result(None, "verify", "www", "failed", &verify)
             .unwrap();
-        std::fs::create_dir_all(
-            site.config.sets[0]
-                .versions_dir
-                .join("20261204T203000.000Z"),
-        )
-        .unwrap();
+        std::fs::create_dir_all(site.config.sets[0].versions_dir.join("20261204T203000.000Z")).unwrap();
 
         let status = gather(&site.config, &site.store, Lang::Es, now).unwrap();
-        let value: serde_json::Value =
-            serde_json::from_str(&crate::report::dr_status_json(&status)).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&crate::report::dr_status_json(&status)).unwrap();
 
         assert_eq!(value["generated_at"], rfc3339(now));
         assert_eq!(value["site"], "web1");
@@ -702,17 +653,11 @@ target = "{root}/replica/db"
         assert_eq!(www["last_sync"]["files_changed"], 4);
         assert_eq!(www["last_sync"]["files_deleted"], 1);
         assert_eq!(www["last_sync"]["bytes_copied"], 999);
-        assert_eq!(
-            www["last_sync"]["started_at"],
-            rfc3339(now - TimeDelta::seconds(5))
-        );
+        assert_eq!(www["last_sync"]["started_at"], rfc3339(now - TimeDelta::seconds(5)));
         assert_eq!(www["last_verify"]["status"], "failed");
         assert_eq!(www["last_verify"]["mismatched"], MAX_LISTED + 10);
         assert_eq!(
-            www["last_verify"]["mismatched_paths"]
-                .as_array()
-                .unwrap()
-                .len(),
+            www["last_verify"]["mismatched_paths"].as_array().unwrap().len(),
             MAX_LISTED
         );
         assert_eq!(www["last_verify"]["missing_paths"], json!(["gone"]));
@@ -736,8 +681,7 @@ target = "{root}/replica/db"
     fn sync_json_has_no_verify_part() {
         let site = site();
         let status = gather(&site.config, &site.store, Lang::En, Utc::now()).unwrap();
-        let value: serde_json::Value =
-            serde_json::from_str(&crate::report::sync_status_json(&status)).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&crate::report::sync_status_json(&status)).unwrap();
         assert_eq!(value["rpo_s"], 60);
         assert_eq!(value["sets"][0]["name"], "www");
         assert!(value["sets"][0].get("last_sync").is_some());
@@ -750,15 +694,11 @@ target = "{root}/replica/db"
         let mut site = site();
         let now = Utc::now().trunc_subsecs(0);
         let ok = json!({"started_at": text_time(now)});
-        site.store
-            .record_result(None, "sync", "www", "ok", &ok)
-            .unwrap();
+        site.store.record_result(None, "sync", "www", "ok", &ok).unwrap();
         site.store
             .record_result(None, "verify", "www", "failed", &json!({"extra": ["x"]}))
             .unwrap();
-        site.store
-            .audit_append("test", "sync", "www", "ok")
-            .unwrap();
+        site.store.audit_append("test", "sync", "www", "ok").unwrap();
 
         let status = gather(&site.config, &site.store, Lang::En, now).unwrap();
         assert_eq!(

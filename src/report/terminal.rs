@@ -17,14 +17,8 @@ pub fn render(status: &DrStatus, lang: Lang) -> String {
         format_duration(status.targets.rpo),
     );
 
-    let header = [
-        "col_set",
-        "col_last_sync",
-        "col_lag",
-        "col_versions",
-        "col_last_verify",
-    ]
-    .map(|key| text(lang, key).to_string());
+    let header = ["col_set", "col_last_sync", "col_lag", "col_versions", "col_last_verify"]
+        .map(|key| text(lang, key).to_string());
     let mut rows = vec![header.to_vec()];
     rows.extend(status.sets.iter().map(|set| row(set, lang)));
     out.push_str(&table(&rows));
@@ -38,10 +32,7 @@ pub fn render(status: &DrStatus, lang: Lang) -> String {
         out.push_str(text(lang, "verdict_bad"));
         out.push('\n');
         for problem in problems {
-            out.push_str(&format!(
-                "  - {}\n",
-                problem.describe(lang, status.targets.rpo)
-            ));
+            out.push_str(&format!("  - {}\n", problem.describe(lang, status.targets.rpo)));
         }
     }
     out
@@ -49,31 +40,18 @@ pub fn render(status: &DrStatus, lang: Lang) -> String {
 
 fn row(set: &SetStatus, lang: Lang) -> Vec<String> {
     let last_sync = match &set.last_sync {
-        Some(sync) => format!(
-            "{} {}",
-            local_minute(sync.at),
-            texts::status_word(lang, &sync.status)
-        ),
+        Some(sync) => format!("{} {}", local_minute(sync.at), texts::status_word(lang, &sync.status)),
         None => text(lang, "never_synced").to_string(),
     };
-    let within = text(
-        lang,
-        if set.within_rpo {
-            "within_target"
-        } else {
-            "over_target"
-        },
-    );
+    let within = text(lang, if set.within_rpo { "within_target" } else { "over_target" });
     let lag = match set.lag() {
         Some(lag) => format!("{} {within}", format_lag(lag)),
         None => format!("- {within}"),
     };
     let last_verify = match &set.last_verify {
-        Some(verify) if verify.status == "ok" => format!(
-            "{} {}",
-            local_minute(verify.at),
-            texts::status_word(lang, "ok")
-        ),
+        Some(verify) if verify.status == "ok" => {
+            format!("{} {}", local_minute(verify.at), texts::status_word(lang, "ok"))
+        }
         Some(verify) => format!(
             "{} {} ({})",
             local_minute(verify.at),
@@ -90,13 +68,7 @@ fn row(set: &SetStatus, lang: Lang) -> Vec<String> {
         ),
         None => text(lang, "never_verified").to_string(),
     };
-    vec![
-        set.name.clone(),
-        last_sync,
-        lag,
-        set.versions.to_string(),
-        last_verify,
-    ]
+    vec![set.name.clone(), last_sync, lag, set.versions.to_string(), last_verify]
 }
 
 /// Lays out `rows` in columns two spaces apart; the last column is not padded.
@@ -122,9 +94,7 @@ fn table(rows: &[Vec<String>]) -> String {
 }
 
 fn local_minute(time: DateTime<Utc>) -> String {
-    time.with_timezone(&Local)
-        .format("%Y-%m-%d %H:%M")
-        .to_string()
+    time.with_timezone(&Local).format("%Y-%m-%d %H:%M").to_string()
 }
 
 #[cfg(test)]

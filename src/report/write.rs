@@ -36,11 +36,7 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
 }
 
 fn write_flushed(temp: &Path, contents: &[u8]) -> std::io::Result<()> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o644)
-        .open(temp)?;
+    let mut file = OpenOptions::new().write(true).create_new(true).mode(0o644).open(temp)?;
     file.write_all(contents)?;
     file.sync_all()
 }

@@ -4,24 +4,9 @@
 //! fields, each length-prefixed, so no field boundary can be shifted. The
 //! first row's previous hash is 32 zero bytes.
 
-use chrono::{DateTime, Utc};
 use rusqlite::params;
 
-use super::{now_text, parse_time, Store, StoreError};
-
-/// One audit entry.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct AuditRow {
-    pub id: i64,
-    pub at: DateTime<Utc>,
-    /// Who acted: a user name, "cron", or a job name.
-    pub actor: String,
-    /// What was done: "sync", "verify", "config", ...
-    pub action: String,
-    /// What it was done to: a set name, a file.
-    pub subject: String,
-    pub detail: String,
-}
+use super::{now_text, Store, StoreError};
 
 /// Result of checking the whole chain.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -46,7 +31,10 @@ impl Store {
     /// Appends an entry to the audit chain.
     pub fn audit_append(&mut self, actor: &str, action: &str, subject: &str, detail: &str) -> Result<(), StoreError> {
         let path = self.path.clone();
-        let wrap = |source| StoreError::Sqlite { path: path.clone(), source };
+        let wrap = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
         let tx = self
             .conn_mut()
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -93,28 +81,6 @@ impl Store {
         }
         Ok(AuditCheck::Intact { rows: count })
     }
-
-    /// Returns the newest audit entries first.
-    pub fn audit_recent(&self, limit: usize) -> Result<Vec<AuditRow>, StoreError> {
-        let mut stmt = self
-            .conn()
-            .prepare("SELECT id, at, actor, action, subject, detail FROM audit ORDER BY id DESC LIMIT ?1")
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([limit as i64], |row| {
-                Ok(AuditRow {
-                    id: row.get(0)?,
-                    at: parse_time(&row.get::<_, String>(1)?),
-                    actor: row.get(2)?,
-                    action: row.get(3)?,
-                    subject: row.get(4)?,
-                    detail: row.get(5)?,
-                })
-            })
-            .and_then(Iterator::collect)
-            .map_err(|e| self.err(e));
-        rows
-    }
 }
 
 #[cfg(test)]
@@ -129,7 +95,10 @@ mod tests {
             store.audit_append("test", "sync", &format!("set{i}"), "ok").unwrap();
         }
         assert_eq!(store.audit_verify().unwrap(), AuditCheck::Intact { rows: 3 });
-        store.conn().execute("UPDATE audit SET detail = 'forged' WHERE id = 2", []).unwrap();
+        store
+            .conn()
+            .execute("UPDATE audit SET detail = 'forged' WHERE id = 2", [])
+            .unwrap();
         assert_eq!(store.audit_verify().unwrap(), AuditCheck::Broken { id: 2 });
     }
 

@@ -104,7 +104,10 @@ fn stream_rows(
     side: Side,
     tx: &mpsc::SyncSender<Result<Vec<ManifestRow>, String>>,
 ) -> rusqlite::Result<()> {
-    let conn = Connection::open_with_flags(db_path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    let conn = Connection::open_with_flags(
+        db_path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
     conn.busy_timeout(std::time::Duration::from_secs(30))?;
     let mut stmt = conn.prepare(
         "SELECT key, kind, size, mtime_ns, ctime_ns, ino, mode, uid, gid, hash FROM manifest
@@ -126,7 +129,11 @@ fn stream_rows(
             gid: row.get::<_, i64>(8)? as u32,
             hash: hash.and_then(|h| h.try_into().ok()),
         });
-        if batch.len() == BATCH && tx.send(Ok(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))).is_err() {
+        if batch.len() == BATCH
+            && tx
+                .send(Ok(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))))
+                .is_err()
+        {
             return Ok(());
         }
     }
@@ -143,17 +150,14 @@ pub struct ManifestWriter {
     pub deletes: Vec<(Side, Vec<u8>)>,
 }
 
-impl ManifestWriter {
-    pub fn is_empty(&self) -> bool {
-        self.upserts.is_empty() && self.deletes.is_empty()
-    }
-}
-
 impl Store {
     /// Applies `changes` to the manifest of `set` in one transaction.
     pub fn manifest_apply(&mut self, set: &str, changes: &ManifestWriter) -> Result<(), StoreError> {
         let path = self.path.clone();
-        let wrap = |source| StoreError::Sqlite { path: path.clone(), source };
+        let wrap = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
         let tx = self.conn_mut().transaction().map_err(wrap)?;
         {
             let mut upsert = tx
@@ -189,14 +193,6 @@ impl Store {
         }
         tx.commit().map_err(wrap)
     }
-
-    /// Forgets every cached row of `set`, so the next sync re-hashes both sides.
-    pub fn manifest_clear(&self, set: &str) -> Result<(), StoreError> {
-        self.conn()
-            .execute("DELETE FROM manifest WHERE set_name = ?1", [set])
-            .map(|_| ())
-            .map_err(|e| self.err(e))
-    }
 }
 
 #[cfg(test)]
@@ -204,7 +200,18 @@ mod tests {
     use super::*;
 
     fn row(key: &[u8]) -> ManifestRow {
-        ManifestRow { key: key.to_vec(), kind: 1, size: 3, mtime_ns: 5, ctime_ns: 6, ino: 7, mode: 0o644, uid: 0, gid: 0, hash: Some([9; 32]) }
+        ManifestRow {
+            key: key.to_vec(),
+            kind: 1,
+            size: 3,
+            mtime_ns: 5,
+            ctime_ns: 6,
+            ino: 7,
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            hash: Some([9; 32]),
+        }
     }
 
     #[test]
@@ -217,7 +224,18 @@ mod tests {
         }
         changes.upserts.push((Side::Replica, row(b"other")));
         store.manifest_apply("www", &changes).unwrap();
-        let keys: Vec<Vec<u8>> = ManifestReader::open(store.path(), "www", Side::Source).map(|r| r.key).collect();
-        assert_eq!(keys, vec![b"a".to_vec(), b"a\0z".to_vec(), b"a.b".to_vec(), b"b".to_vec(), b"\xe9".to_vec()]);
+        let keys: Vec<Vec<u8>> = ManifestReader::open(store.path(), "www", Side::Source)
+            .map(|r| r.key)
+            .collect();
+        assert_eq!(
+            keys,
+            vec![
+                b"a".to_vec(),
+                b"a\0z".to_vec(),
+                b"a.b".to_vec(),
+                b"b".to_vec(),
+                b"\xe9".to_vec()
+            ]
+        );
     }
 }

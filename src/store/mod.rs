@@ -22,30 +22,22 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 
-pub use audit::{AuditCheck, AuditRow};
+pub use audit::AuditCheck;
 pub use manifest::{ManifestReader, ManifestRow, ManifestWriter, Side};
 
 /// Failure of the state database.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot create the data directory {path}: {source}")]
-    DataDir {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    DataDir { path: PathBuf, source: std::io::Error },
     #[error("state database {path}: {source}")]
-    Sqlite {
-        path: PathBuf,
-        source: rusqlite::Error,
-    },
-    #[error("state database {path} has schema version {found}, newer than this drkit understands ({known}); upgrade drkit")]
-    TooNew {
-        path: PathBuf,
-        found: i64,
-        known: i64,
-    },
+    Sqlite { path: PathBuf, source: rusqlite::Error },
+    #[error(
+        "state database {path} has schema version {found}, newer than this drkit understands ({known}); upgrade drkit"
+    )]
+    TooNew { path: PathBuf, found: i64, known: i64 },
 }
 
 /// Row id of a run.
@@ -215,10 +207,16 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)
-            .map_err(|source| StoreError::Sqlite { path: self.path.clone(), source })?;
+            .map_err(|source| StoreError::Sqlite {
+                path: self.path.clone(),
+                source,
+            })?;
         let version: i64 = tx
             .pragma_query_value(None, "user_version", |row| row.get(0))
-            .map_err(|source| StoreError::Sqlite { path: self.path.clone(), source })?;
+            .map_err(|source| StoreError::Sqlite {
+                path: self.path.clone(),
+                source,
+            })?;
         if version > known {
             return Err(StoreError::TooNew {
                 path: self.path.clone(),
@@ -227,12 +225,17 @@ impl Store {
             });
         }
         for sql in &MIGRATIONS[version as usize..] {
-            tx.execute_batch(sql)
-                .map_err(|source| StoreError::Sqlite { path: self.path.clone(), source })?;
+            tx.execute_batch(sql).map_err(|source| StoreError::Sqlite {
+                path: self.path.clone(),
+                source,
+            })?;
         }
         tx.pragma_update(None, "user_version", known)
             .and_then(|()| tx.commit())
-            .map_err(|source| StoreError::Sqlite { path: self.path.clone(), source })
+            .map_err(|source| StoreError::Sqlite {
+                path: self.path.clone(),
+                source,
+            })
     }
 
     /// Returns the path of the database file.
@@ -273,7 +276,9 @@ impl Store {
     pub fn recent_runs(&self, limit: usize) -> Result<Vec<RunRow>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare("SELECT id, kind, name, started_at, finished_at, status, detail FROM runs ORDER BY id DESC LIMIT ?1")
+            .prepare(
+                "SELECT id, kind, name, started_at, finished_at, status, detail FROM runs ORDER BY id DESC LIMIT ?1",
+            )
             .map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map([limit as i64], |row| {
@@ -358,6 +363,7 @@ impl Store {
         rows
     }
 
+    #[cfg(test)]
     /// Returns the run with `id`, if any.
     pub fn run(&self, id: RunId) -> Result<Option<RunRow>, StoreError> {
         self.conn
@@ -376,7 +382,11 @@ impl Store {
                     })
                 },
             )
-            .optional()
+            .map(Some)
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                other => Err(other),
+            })
             .map_err(|e| self.err(e))
     }
 
@@ -436,7 +446,10 @@ mod tests {
     fn open_migrates_once() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let version: i64 = store.conn().pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        let version: i64 = store
+            .conn()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
         assert_eq!(version, MIGRATIONS.len() as i64);
         drop(store);
         assert!(Store::open(dir.path()).is_ok());
@@ -447,7 +460,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let run = store.begin_run("sync", "cli").unwrap();
-        store.record_result(Some(run), "sync", "www", "ok", &serde_json::json!({"files_changed": 3})).unwrap();
+        store
+            .record_result(Some(run), "sync", "www", "ok", &serde_json::json!({"files_changed": 3}))
+            .unwrap();
         store.finish_run(run, RunStatus::Ok, "").unwrap();
         let latest = store.latest_result("sync", "www").unwrap().unwrap();
         assert_eq!(latest.data["files_changed"], 3);

@@ -65,29 +65,40 @@ pub fn apply(store: &mut Store, set: &str, roots: &Roots, mut plan: Plan) -> Res
     let mut new_inodes = copy_files(store, set, roots, copies, &mut applied, &mut touched_dirs)?;
 
     let mut cache = ManifestWriter::default();
-    new_inodes.extend(fix_metadata(roots, &plan.metas, &mut cache, &mut applied, &mut touched_dirs));
-    relink_followers(roots, &mut plan, new_inodes);
+    new_inodes.extend(fix_metadata(
+        roots,
+        &plan.metas,
+        &mut cache,
+        &mut applied,
+        &mut touched_dirs,
+    ));
+    relink_followers(&mut plan, new_inodes);
     link_files(roots, &plan.links, &mut cache, &mut applied, &mut touched_dirs);
     make_symlinks(roots, &plan.symlinks, &mut applied, &mut touched_dirs);
     store.manifest_apply(set, &cache)?;
 
     fix_dir_metadata(roots, &plan, &touched_dirs, &mut applied);
     if let Err(e) = local::sync_filesystem(roots.replica) {
-        applied.errors.push((roots.replica.display().to_string(), format!("flush to disk failed: {e}")));
+        applied.errors.push((
+            roots.replica.display().to_string(),
+            format!("flush to disk failed: {e}"),
+        ));
     }
     Ok(applied)
 }
 
 /// Queues a new link for every follower whose leader now has a new inode
 /// on the replica, so the hard-link group stays one inode.
-fn relink_followers(roots: &Roots, plan: &mut Plan, leaders: Vec<Box<[u8]>>) {
+fn relink_followers(plan: &mut Plan, leaders: Vec<Box<[u8]>>) {
     for leader in leaders {
-        let Some(followers) = plan.linked_followers.remove(&leader) else { continue };
+        let Some(followers) = plan.linked_followers.remove(&leader) else {
+            continue;
+        };
         for source in followers {
-            let replica = std::fs::symlink_metadata(roots.replica_path(&source.key))
-                .ok()
-                .map(|m| Entry::from_metadata(source.key.clone(), &m));
-            plan.links.push(LinkItem { leader: leader.clone(), source, replica });
+            plan.links.push(LinkItem {
+                leader: leader.clone(),
+                source,
+            });
         }
     }
 }
@@ -128,7 +139,9 @@ fn delete_entries(
                 cache.deletes.push((Side::Replica, entry.key.to_vec()));
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => applied.errors.push((display_key(&entry.key), format!("cannot delete from the replica: {e}"))),
+            Err(e) => applied
+                .errors
+                .push((display_key(&entry.key), format!("cannot delete from the replica: {e}"))),
         }
     }
     store.manifest_apply(set, &cache)
@@ -141,7 +154,9 @@ fn make_dirs(roots: &Roots, dirs: &[Entry], applied: &mut Applied, touched: &mut
         match std::fs::DirBuilder::new().mode(0o700).create(&path) {
             Ok(()) => touch_parent(touched, &entry.key),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && path.is_dir() => {}
-            Err(e) => applied.errors.push((display_key(&entry.key), format!("cannot create the directory: {e}"))),
+            Err(e) => applied
+                .errors
+                .push((display_key(&entry.key), format!("cannot create the directory: {e}"))),
         }
     }
 }
@@ -171,7 +186,10 @@ fn copy_files(
             .collect();
         if std::env::var_os("DRKIT_EXPERIMENT_NOSYNC").is_some() {
         } else if let Err(e) = local::sync_filesystem(roots.replica) {
-            applied.errors.push((roots.replica.display().to_string(), format!("flush to disk failed: {e}")));
+            applied.errors.push((
+                roots.replica.display().to_string(),
+                format!("flush to disk failed: {e}"),
+            ));
         }
         let mut cache = ManifestWriter::default();
         for (item, result) in batch.iter().zip(results) {
@@ -209,7 +227,9 @@ fn finish_copy(
     let final_path = roots.replica_path(key);
     if let Err(e) = std::fs::rename(&copy.temp, &final_path) {
         let _ = std::fs::remove_file(&copy.temp);
-        applied.errors.push((display_key(key), format!("cannot move the copy into place: {e}")));
+        applied
+            .errors
+            .push((display_key(key), format!("cannot move the copy into place: {e}")));
         return None;
     }
     applied.files_changed += 1;
@@ -217,17 +237,27 @@ fn finish_copy(
     let source = Entry::from_metadata(key.clone(), &copy.source_meta);
     cache.upserts.push((Side::Source, source.to_row(Some(copy.hash))));
     if let Ok(meta) = std::fs::symlink_metadata(&final_path) {
-        cache.upserts.push((Side::Replica, Entry::from_metadata(key.clone(), &meta).to_row(Some(copy.hash))));
+        cache.upserts.push((
+            Side::Replica,
+            Entry::from_metadata(key.clone(), &meta).to_row(Some(copy.hash)),
+        ));
     }
     Some(key.clone())
 }
 
-fn link_files(roots: &Roots, links: &[LinkItem], cache: &mut ManifestWriter, applied: &mut Applied, touched: &mut BTreeSet<Box<[u8]>>) {
+fn link_files(
+    roots: &Roots,
+    links: &[LinkItem],
+    cache: &mut ManifestWriter,
+    applied: &mut Applied,
+    touched: &mut BTreeSet<Box<[u8]>>,
+) {
     for item in links {
         let key = &item.source.key;
         let final_path = roots.replica_path(key);
         let temp = local::temp_path(&final_path);
-        let result = std::fs::hard_link(roots.replica_path(&item.leader), &temp).and_then(|()| std::fs::rename(&temp, &final_path));
+        let result = std::fs::hard_link(roots.replica_path(&item.leader), &temp)
+            .and_then(|()| std::fs::rename(&temp, &final_path));
         match result {
             Ok(()) => {
                 applied.files_changed += 1;
@@ -237,13 +267,20 @@ fn link_files(roots: &Roots, links: &[LinkItem], cache: &mut ManifestWriter, app
             }
             Err(e) => {
                 let _ = std::fs::remove_file(&temp);
-                applied.errors.push((display_key(key), format!("cannot create the hard link: {e}")));
+                applied
+                    .errors
+                    .push((display_key(key), format!("cannot create the hard link: {e}")));
             }
         }
     }
 }
 
-fn make_symlinks(roots: &Roots, links: &[(Entry, Option<Entry>)], applied: &mut Applied, touched: &mut BTreeSet<Box<[u8]>>) {
+fn make_symlinks(
+    roots: &Roots,
+    links: &[(Entry, Option<Entry>)],
+    applied: &mut Applied,
+    touched: &mut BTreeSet<Box<[u8]>>,
+) {
     for (source, _) in links {
         let final_path = roots.replica_path(&source.key);
         let temp = local::temp_path(&final_path);
@@ -258,7 +295,9 @@ fn make_symlinks(roots: &Roots, links: &[(Entry, Option<Entry>)], applied: &mut 
             }
             Err(e) => {
                 let _ = std::fs::remove_file(&temp);
-                applied.errors.push((display_key(&source.key), format!("cannot create the symlink: {e}")));
+                applied
+                    .errors
+                    .push((display_key(&source.key), format!("cannot create the symlink: {e}")));
             }
         }
     }
@@ -268,7 +307,13 @@ fn make_symlinks(roots: &Roots, links: &[(Entry, Option<Entry>)], applied: &mut 
 /// that versions share (more than one link) gets a fresh copy instead, so
 /// the change does not reach back into older versions. Returns the keys of
 /// the files that got a fresh copy.
-fn fix_metadata(roots: &Roots, metas: &[MetaItem], cache: &mut ManifestWriter, applied: &mut Applied, touched: &mut BTreeSet<Box<[u8]>>) -> Vec<Box<[u8]>> {
+fn fix_metadata(
+    roots: &Roots,
+    metas: &[MetaItem],
+    cache: &mut ManifestWriter,
+    applied: &mut Applied,
+    touched: &mut BTreeSet<Box<[u8]>>,
+) -> Vec<Box<[u8]>> {
     let mut copied = Vec::new();
     for item in metas {
         let key = &item.source.key;
@@ -295,10 +340,15 @@ fn fix_metadata(roots: &Roots, metas: &[MetaItem], cache: &mut ManifestWriter, a
                 touch_parent(touched, key);
                 cache.upserts.push((Side::Source, item.source.to_row(item.hash)));
                 if let Ok(meta) = std::fs::symlink_metadata(&final_path) {
-                    cache.upserts.push((Side::Replica, Entry::from_metadata(key.clone(), &meta).to_row(item.hash)));
+                    cache.upserts.push((
+                        Side::Replica,
+                        Entry::from_metadata(key.clone(), &meta).to_row(item.hash),
+                    ));
                 }
             }
-            Err(e) => applied.errors.push((display_key(key), format!("cannot set owner, mode or mtime: {e}"))),
+            Err(e) => applied
+                .errors
+                .push((display_key(key), format!("cannot set owner, mode or mtime: {e}"))),
         }
     }
     copied
@@ -312,14 +362,21 @@ fn fix_dir_metadata(roots: &Roots, plan: &Plan, touched: &BTreeSet<Box<[u8]>>, a
     dirs.extend(plan.dir_metas.iter().map(|e| &*e.key));
     for key in dirs.iter().rev() {
         let (path, entry) = if key.is_empty() {
-            let Ok(meta) = std::fs::symlink_metadata(roots.source) else { continue };
+            let Ok(meta) = std::fs::symlink_metadata(roots.source) else {
+                continue;
+            };
             (roots.replica.to_path_buf(), Entry::from_metadata(Box::default(), &meta))
         } else {
-            let Some(entry) = plan.source_dirs.get(*key) else { continue };
+            let Some(entry) = plan.source_dirs.get(*key) else {
+                continue;
+            };
             (roots.replica_path(key), entry.clone())
         };
         if let Err(e) = local::apply_path_metadata(&path, &entry, false) {
-            applied.errors.push((display_key(key), format!("cannot set the directory's owner, mode or mtime: {e}")));
+            applied.errors.push((
+                display_key(key),
+                format!("cannot set the directory's owner, mode or mtime: {e}"),
+            ));
         }
     }
 }

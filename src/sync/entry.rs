@@ -19,15 +19,6 @@ pub enum EntryKind {
 }
 
 impl EntryKind {
-    pub fn from_code(code: u8) -> EntryKind {
-        match code {
-            0 => EntryKind::Dir,
-            1 => EntryKind::File,
-            2 => EntryKind::Symlink,
-            _ => EntryKind::Special,
-        }
-    }
-
     fn from_metadata(meta: &Metadata) -> EntryKind {
         let file_type = meta.file_type();
         if file_type.is_dir() {
@@ -79,6 +70,45 @@ impl Entry {
             uid: meta.uid(),
             gid: meta.gid(),
             file_type_bits: meta.mode() & libc::S_IFMT,
+        }
+    }
+
+    /// Builds an entry that knows only its key and kind, from a directory listing.
+    pub fn from_file_type(key: Box<[u8]>, file_type: std::fs::FileType) -> Entry {
+        use std::os::unix::fs::FileTypeExt;
+        let kind = if file_type.is_dir() {
+            EntryKind::Dir
+        } else if file_type.is_file() {
+            EntryKind::File
+        } else if file_type.is_symlink() {
+            EntryKind::Symlink
+        } else {
+            EntryKind::Special
+        };
+        let file_type_bits = if file_type.is_fifo() {
+            libc::S_IFIFO
+        } else if file_type.is_socket() {
+            libc::S_IFSOCK
+        } else if file_type.is_char_device() {
+            libc::S_IFCHR
+        } else if file_type.is_block_device() {
+            libc::S_IFBLK
+        } else {
+            0
+        };
+        Entry {
+            key,
+            kind,
+            size: 0,
+            mtime_ns: 0,
+            ctime_ns: 0,
+            ino: 0,
+            dev: 0,
+            nlink: 0,
+            mode: 0,
+            uid: 0,
+            gid: 0,
+            file_type_bits,
         }
     }
 

@@ -51,7 +51,11 @@ pub enum SyncError {
         max_delete: MaxDelete,
     },
     #[error("set \"{set}\": cannot create the target {path}: {source}")]
-    Target { set: String, path: PathBuf, source: std::io::Error },
+    Target {
+        set: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("set \"{set}\": {message}")]
     Cache { set: String, message: String },
     #[error(transparent)]
@@ -108,10 +112,23 @@ pub struct SetLock {
 /// same set holds it; the lock files live in `<data_dir>/locks/sets/`.
 pub fn lock_set(store: &Store, set: &str) -> Result<SetLock, SyncError> {
     use nix::fcntl::{Flock, FlockArg};
-    let dir = store.path().parent().unwrap_or(Path::new(".")).join("locks").join("sets");
-    let wrap = |source: std::io::Error| SyncError::Cache { set: set.to_string(), message: format!("cannot take the set's lock in {}: {source}", dir.display()) };
+    let dir = store
+        .path()
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join("locks")
+        .join("sets");
+    let wrap = |source: std::io::Error| SyncError::Cache {
+        set: set.to_string(),
+        message: format!("cannot take the set's lock in {}: {source}", dir.display()),
+    };
     crate::store::create_private_dir(&dir).map_err(wrap)?;
-    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join(format!("{set}.lock"))).map_err(wrap)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(format!("{set}.lock")))
+        .map_err(wrap)?;
     match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
         Ok(lock) => Ok(SetLock { _lock: lock }),
         Err((file, _)) => {
@@ -162,8 +179,19 @@ pub fn sync_set(store: &mut Store, set: &SyncSet, options: &SyncOptions) -> Resu
         versions_kept: 0,
         versions_dir: set.versions_dir.display().to_string(),
         unstable: plan.unstable.iter().map(|k| display_key(k)).collect(),
-        skipped_special: plan.specials.iter().map(|e| format!("{} ({})", display_key(&e.key), e.special_name())).collect(),
-        errors: plan.errors.iter().map(|(p, e)| ItemError { path: entry::escape_bytes(p.as_os_str().as_encoded_bytes()), error: e.clone() }).collect(),
+        skipped_special: plan
+            .specials
+            .iter()
+            .map(|e| format!("{} ({})", display_key(&e.key), e.special_name()))
+            .collect(),
+        errors: plan
+            .errors
+            .iter()
+            .map(|(p, e)| ItemError {
+                path: entry::escape_bytes(p.as_os_str().as_encoded_bytes()),
+                error: e.clone(),
+            })
+            .collect(),
         started_at,
         finished_at: String::new(),
     };
@@ -185,12 +213,22 @@ pub fn sync_set(store: &mut Store, set: &SyncSet, options: &SyncOptions) -> Resu
         summary.files_deleted = applied.files_deleted;
         summary.bytes_copied = applied.bytes_copied;
         summary.unstable.extend(applied.unstable);
-        summary.errors.extend(applied.errors.into_iter().map(|(path, error)| ItemError { path, error }));
+        summary.errors.extend(
+            applied
+                .errors
+                .into_iter()
+                .map(|(path, error)| ItemError { path, error }),
+        );
     }
     match pruned {
-        Ok(deleted) if !deleted.is_empty() => tracing::info!(set = %set.name, count = deleted.len(), "pruned old versions"),
+        Ok(deleted) if !deleted.is_empty() => {
+            tracing::info!(set = %set.name, count = deleted.len(), "pruned old versions")
+        }
         Ok(_) => {}
-        Err(e) => summary.errors.push(ItemError { path: set.versions_dir.display().to_string(), error: format!("cannot prune old versions: {e}") }),
+        Err(e) => summary.errors.push(ItemError {
+            path: set.versions_dir.display().to_string(),
+            error: format!("cannot prune old versions: {e}"),
+        }),
     }
     summary.versions_kept = versions::list(&set.versions_dir).len();
     summary.duration_ms = clock.elapsed().as_millis() as u64;
@@ -201,7 +239,10 @@ pub fn sync_set(store: &mut Store, set: &SyncSet, options: &SyncOptions) -> Resu
 /// Applies a plan that changes the replica, or only removes stale
 /// temporary files; returns what was applied, or None for an empty plan.
 fn apply_plan(store: &mut Store, set: &SyncSet, mut plan: Plan) -> Result<Option<apply::Applied>, SyncError> {
-    let roots = apply::Roots { source: &set.source, replica: &set.target };
+    let roots = apply::Roots {
+        source: &set.source,
+        replica: &set.target,
+    };
     if plan.is_empty() {
         if !plan.stale_temps.is_empty() {
             apply::apply(store, &set.name, &roots, plan)?;
@@ -210,7 +251,13 @@ fn apply_plan(store: &mut Store, set: &SyncSet, mut plan: Plan) -> Result<Option
     }
     let forgotten = std::mem::take(&mut plan.forgotten);
     let applied = apply::apply(store, &set.name, &roots, plan)?;
-    store.manifest_apply(&set.name, &ManifestWriter { upserts: Vec::new(), deletes: forgotten })?;
+    store.manifest_apply(
+        &set.name,
+        &ManifestWriter {
+            upserts: Vec::new(),
+            deletes: forgotten,
+        },
+    )?;
     Ok(Some(applied))
 }
 
@@ -218,7 +265,11 @@ fn apply_plan(store: &mut Store, set: &SyncSet, mut plan: Plan) -> Result<Option
 /// change. When the plan changes the replica whatever the compares find,
 /// the version is built while the compares are hashed, since one mostly
 /// waits on directory operations and the other on reading.
-fn keep_version_and_compare(store: &mut Store, set: &SyncSet, plan: &mut Plan) -> Result<Option<versions::Version>, SyncError> {
+fn keep_version_and_compare(
+    store: &mut Store,
+    set: &SyncSet,
+    plan: &mut Plan,
+) -> Result<Option<versions::Version>, SyncError> {
     let wants_version = set.keep_versions > 0 && plan.replica_files > 0;
     if wants_version && plan.changes_besides_compares() {
         let (version, compared) = std::thread::scope(|scope| {
@@ -238,14 +289,20 @@ fn keep_version_and_compare(store: &mut Store, set: &SyncSet, plan: &mut Plan) -
 
 /// Rejects a missing, non-directory or empty source before anything is read further.
 fn check_source(set: &SyncSet) -> Result<(), SyncError> {
-    let missing = || SyncError::SourceMissing { set: set.name.clone(), path: set.source.clone() };
+    let missing = || SyncError::SourceMissing {
+        set: set.name.clone(),
+        path: set.source.clone(),
+    };
     let meta = std::fs::metadata(&set.source).map_err(|_| missing())?;
     if !meta.is_dir() {
         return Err(missing());
     }
     let mut read = std::fs::read_dir(&set.source).map_err(|_| missing())?;
     if read.next().is_none() {
-        return Err(SyncError::SourceEmpty { set: set.name.clone(), path: set.source.clone() });
+        return Err(SyncError::SourceEmpty {
+            set: set.name.clone(),
+            path: set.source.clone(),
+        });
     }
     Ok(())
 }
@@ -259,14 +316,17 @@ fn build_plan(store: &Store, set: &SyncSet) -> Result<Plan, SyncError> {
     let mut replica_cache = ManifestReader::open(store.path(), &set.name, Side::Replica);
     let plan = plan::build(
         (&set.source, &set.target),
-        walk::walk_in_background(set.source.clone(), excludes.clone()),
+        walk::walk_in_background(set.source.clone(), excludes.clone(), walk::Detail::Stat),
         source_cache.by_ref(),
-        walk::walk_in_background(set.target.clone(), excludes),
+        walk::walk_in_background(set.target.clone(), excludes, walk::Detail::Stat),
         replica_cache.by_ref(),
     );
     for reader in [&source_cache, &replica_cache] {
         if let Some(message) = reader.error() {
-            return Err(SyncError::Cache { set: set.name.clone(), message: format!("cannot read the manifest cache: {message}") });
+            return Err(SyncError::Cache {
+                set: set.name.clone(),
+                message: format!("cannot read the manifest cache: {message}"),
+            });
         }
     }
     Ok(plan)
@@ -287,7 +347,11 @@ fn resolve_compares(store: &mut Store, set: &SyncSet, plan: &mut Plan) -> Result
                 cache.upserts.push((Side::Source, source.to_row(Some(hash))));
                 cache.upserts.push((Side::Replica, replica.to_row(Some(hash))));
                 if !plan::same_metadata(&source, &replica) {
-                    plan.metas.push(MetaItem { source, replica, hash: Some(hash) });
+                    plan.metas.push(MetaItem {
+                        source,
+                        replica,
+                        hash: Some(hash),
+                    });
                 }
             }
             Outcome::Differ(item) => plan.copies.push(item),
@@ -301,7 +365,11 @@ fn resolve_compares(store: &mut Store, set: &SyncSet, plan: &mut Plan) -> Result
 }
 
 enum Outcome {
-    Same { source: Entry, replica: Entry, hash: [u8; 32] },
+    Same {
+        source: Entry,
+        replica: Entry,
+        hash: [u8; 32],
+    },
     Differ(CopyItem),
     Failed(Box<[u8]>, String),
     Unstable(Box<[u8]>),
@@ -312,14 +380,22 @@ fn compare(source_root: &Path, replica_root: &Path, item: CompareItem) -> Outcom
     let side = |root: &Path, known: Option<[u8; 32]>, entry: &Entry| -> Result<([u8; 32], Entry), FileError> {
         match known {
             Some(hash) => Ok((hash, entry.clone())),
-            None => local::hash_file(&root.join(&relative)).map(|(hash, meta)| (hash, Entry::from_metadata(entry.key.clone(), &meta))),
+            None => local::hash_file(&root.join(&relative))
+                .map(|(hash, meta)| (hash, Entry::from_metadata(entry.key.clone(), &meta))),
         }
     };
     let source = side(source_root, item.source_hash, &item.source);
     let replica = side(replica_root, item.replica_hash, &item.replica);
     match (source, replica) {
-        (Ok((a, source)), Ok((b, replica))) if a == b => Outcome::Same { source, replica, hash: a },
-        (Ok(_), Ok(_)) | (Ok(_), Err(_)) => Outcome::Differ(CopyItem { key: item.source.key, size: item.source.size }),
+        (Ok((a, source)), Ok((b, replica))) if a == b => Outcome::Same {
+            source,
+            replica,
+            hash: a,
+        },
+        (Ok(_), Ok(_)) | (Ok(_), Err(_)) => Outcome::Differ(CopyItem {
+            key: item.source.key,
+            size: item.source.size,
+        }),
         (Err(FileError::Unstable { .. }), _) => Outcome::Unstable(item.source.key),
         (Err(e), _) => Outcome::Failed(item.source.key, format!("cannot read: {e}")),
     }

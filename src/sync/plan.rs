@@ -20,7 +20,10 @@ pub struct CopyItem {
 
 impl CopyItem {
     fn new(source: Entry) -> CopyItem {
-        CopyItem { key: source.key, size: source.size }
+        CopyItem {
+            key: source.key,
+            size: source.size,
+        }
     }
 }
 
@@ -49,7 +52,6 @@ pub struct MetaItem {
 pub struct LinkItem {
     pub source: Entry,
     pub leader: Box<[u8]>,
-    pub replica: Option<Entry>,
 }
 
 /// Everything one sync must do, in the order it is done.
@@ -154,8 +156,16 @@ pub fn build(
             }
         })
         .peekable();
-    let mut source_cache = CacheCursor { rows: source_cache.peekable(), side: crate::store::Side::Source, skipped: Vec::new() };
-    let mut replica_cache = CacheCursor { rows: replica_cache.peekable(), side: crate::store::Side::Replica, skipped: Vec::new() };
+    let mut source_cache = CacheCursor {
+        rows: source_cache.peekable(),
+        side: crate::store::Side::Source,
+        skipped: Vec::new(),
+    };
+    let mut replica_cache = CacheCursor {
+        rows: replica_cache.peekable(),
+        side: crate::store::Side::Replica,
+        skipped: Vec::new(),
+    };
     let mut links = LinkTracker::default();
 
     loop {
@@ -218,14 +228,25 @@ fn next_source_entry(items: &mut impl Iterator<Item = WalkItem>, plan: &mut Plan
     None
 }
 
-/// Hard-link groups of the source seen so far: (dev, ino) to the leader's
-/// key and the replica inode the leader has (or none when it is rewritten).
+/// The first path of a source hard-link group in key order, and the inode
+/// its replica has (None when the leader is rewritten by this sync).
+type Leader = (Box<[u8]>, Option<u64>);
+
+/// Hard-link groups of the source seen so far, by (dev, ino).
 #[derive(Default)]
 struct LinkTracker {
-    groups: HashMap<(u64, u64), (Box<[u8]>, Option<u64>)>,
+    groups: HashMap<(u64, u64), Leader>,
 }
 
-fn decide(plan: &mut Plan, links: &mut LinkTracker, roots: (&std::path::Path, &std::path::Path), s: Option<Entry>, sc: Option<ManifestRow>, r: Option<Entry>, rc: Option<ManifestRow>) {
+fn decide(
+    plan: &mut Plan,
+    links: &mut LinkTracker,
+    roots: (&std::path::Path, &std::path::Path),
+    s: Option<Entry>,
+    sc: Option<ManifestRow>,
+    r: Option<Entry>,
+    rc: Option<ManifestRow>,
+) {
     let Some(s) = s else {
         if let Some(r) = r {
             if r.kind != EntryKind::Dir {
@@ -286,7 +307,14 @@ fn decide_symlink(plan: &mut Plan, roots: (&std::path::Path, &std::path::Path), 
     }
 }
 
-fn decide_file(plan: &mut Plan, links: &mut LinkTracker, s: Entry, sc: Option<ManifestRow>, r: Option<Entry>, rc: Option<ManifestRow>) {
+fn decide_file(
+    plan: &mut Plan,
+    links: &mut LinkTracker,
+    s: Entry,
+    sc: Option<ManifestRow>,
+    r: Option<Entry>,
+    rc: Option<ManifestRow>,
+) {
     if s.nlink > 1 {
         let id = (s.dev, s.ino);
         if let Some((leader, leader_replica_ino)) = links.groups.get(&id) {
@@ -294,7 +322,10 @@ fn decide_file(plan: &mut Plan, links: &mut LinkTracker, s: Entry, sc: Option<Ma
             if linked {
                 plan.linked_followers.entry(leader.clone()).or_default().push(s);
             } else {
-                plan.links.push(LinkItem { source: s, leader: leader.clone(), replica: r });
+                plan.links.push(LinkItem {
+                    source: s,
+                    leader: leader.clone(),
+                });
             }
             return;
         }
@@ -310,7 +341,11 @@ fn decide_file(plan: &mut Plan, links: &mut LinkTracker, s: Entry, sc: Option<Ma
         (Some(a), Some(b)) if a == b => {
             remember_leader(links, &s, Some(r.ino));
             if !same_metadata(&s, &r) {
-                plan.metas.push(MetaItem { source: s, replica: r, hash: Some(a) });
+                plan.metas.push(MetaItem {
+                    source: s,
+                    replica: r,
+                    hash: Some(a),
+                });
             }
         }
         (Some(_), Some(_)) => {
@@ -325,7 +360,12 @@ fn decide_file(plan: &mut Plan, links: &mut LinkTracker, s: Entry, sc: Option<Ma
             // The leader's replica inode stays the same unless the compare
             // turns into a copy; followers are re-linked in that case.
             remember_leader(links, &s, Some(r.ino));
-            plan.compares.push(CompareItem { source: s, replica: r, source_hash, replica_hash });
+            plan.compares.push(CompareItem {
+                source: s,
+                replica: r,
+                source_hash,
+                replica_hash,
+            });
         }
     }
 }
@@ -338,8 +378,5 @@ fn remember_leader(links: &mut LinkTracker, s: &Entry, replica_ino: Option<u64>)
 
 /// True when owner, mode and mtime agree (mode is ignored for symlinks).
 pub fn same_metadata(s: &Entry, r: &Entry) -> bool {
-    s.uid == r.uid
-        && s.gid == r.gid
-        && (s.kind == EntryKind::Symlink || s.mode == r.mode)
-        && s.mtime_ns == r.mtime_ns
+    s.uid == r.uid && s.gid == r.gid && (s.kind == EntryKind::Symlink || s.mode == r.mode) && s.mtime_ns == r.mtime_ns
 }

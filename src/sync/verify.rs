@@ -59,7 +59,10 @@ pub fn verify_set(store: &mut Store, set: &SyncSet) -> Result<VerifyReport, Sync
         finished_at: String::new(),
     };
     if !set.source.is_dir() {
-        return Err(SyncError::SourceMissing { set: set.name.clone(), path: set.source.clone() });
+        return Err(SyncError::SourceMissing {
+            set: set.name.clone(),
+            path: set.source.clone(),
+        });
     }
 
     compare_trees(store, set, &excludes, &mut report)?;
@@ -76,15 +79,29 @@ const CHUNK: usize = 8192;
 /// Merges the two walks. Files present on both sides are hashed in
 /// parallel chunks and their fresh hashes stored; everything else is
 /// decided from the walk alone.
-fn compare_trees(store: &mut Store, set: &SyncSet, excludes: &walk::Excludes, report: &mut VerifyReport) -> Result<(), SyncError> {
+fn compare_trees(
+    store: &mut Store,
+    set: &SyncSet,
+    excludes: &walk::Excludes,
+    report: &mut VerifyReport,
+) -> Result<(), SyncError> {
     let replica_items: Box<dyn Iterator<Item = WalkItem>> = if set.target.is_dir() {
-        Box::new(walk::walk_in_background(set.target.clone(), excludes.clone()))
+        Box::new(walk::walk_in_background(
+            set.target.clone(),
+            excludes.clone(),
+            walk::Detail::Kind,
+        ))
     } else {
         Box::new(std::iter::empty())
     };
     let mut source_errors = Vec::new();
     let mut replica_errors = Vec::new();
-    let mut source = entries(walk::walk_in_background(set.source.clone(), excludes.clone()), "source", &mut source_errors).peekable();
+    let mut source = entries(
+        walk::walk_in_background(set.source.clone(), excludes.clone(), walk::Detail::Kind),
+        "source",
+        &mut source_errors,
+    )
+    .peekable();
     let mut replica = entries(replica_items, "replica", &mut replica_errors).peekable();
     let mut pending: Vec<Box<[u8]>> = Vec::with_capacity(CHUNK);
     loop {
@@ -120,11 +137,18 @@ fn compare_trees(store: &mut Store, set: &SyncSet, excludes: &walk::Excludes, re
 }
 
 /// Unwraps walk items into entries other than special files, collecting errors.
-fn entries<'a>(items: impl Iterator<Item = WalkItem> + 'a, side: &'a str, errors: &'a mut Vec<ItemError>) -> impl Iterator<Item = Entry> + 'a {
+fn entries<'a>(
+    items: impl Iterator<Item = WalkItem> + 'a,
+    side: &'a str,
+    errors: &'a mut Vec<ItemError>,
+) -> impl Iterator<Item = Entry> + 'a {
     items.filter_map(move |item| match item {
         WalkItem::Entry(e) if e.kind != EntryKind::Special => Some(e),
         WalkItem::Error(path, message) => {
-            errors.push(ItemError { path: format!("{side}: {}", path.display()), error: message });
+            errors.push(ItemError {
+                path: format!("{side}: {}", path.display()),
+                error: message,
+            });
             None
         }
         _ => None,
@@ -140,12 +164,25 @@ fn same_link_target(set: &SyncSet, key: &[u8]) -> bool {
 
 /// Hashes both sides of every key in parallel, records mismatches and
 /// stores the fresh hashes in the manifest.
-fn hash_chunk(store: &mut Store, set: &SyncSet, keys: Vec<Box<[u8]>>, report: &mut VerifyReport) -> Result<(), SyncError> {
-    let outcomes: Vec<PairOutcome> = keys.into_par_iter().map(|key| hash_pair(&set.source, &set.target, key)).collect();
+fn hash_chunk(
+    store: &mut Store,
+    set: &SyncSet,
+    keys: Vec<Box<[u8]>>,
+    report: &mut VerifyReport,
+) -> Result<(), SyncError> {
+    let outcomes: Vec<PairOutcome> = keys
+        .into_par_iter()
+        .map(|key| hash_pair(&set.source, &set.target, key))
+        .collect();
     let mut cache = ManifestWriter::default();
     for outcome in outcomes {
         match outcome {
-            PairOutcome::Hashed { source, replica, source_hash, replica_hash } => {
+            PairOutcome::Hashed {
+                source,
+                replica,
+                source_hash,
+                replica_hash,
+            } => {
                 report.files_checked += 1;
                 report.bytes_hashed += source.size + replica.size;
                 if source_hash != replica_hash {
@@ -154,7 +191,10 @@ fn hash_chunk(store: &mut Store, set: &SyncSet, keys: Vec<Box<[u8]>>, report: &m
                 cache.upserts.push((Side::Source, source.to_row(Some(source_hash))));
                 cache.upserts.push((Side::Replica, replica.to_row(Some(replica_hash))));
             }
-            PairOutcome::Failed(key, error) => report.errors.push(ItemError { path: display_key(&key), error }),
+            PairOutcome::Failed(key, error) => report.errors.push(ItemError {
+                path: display_key(&key),
+                error,
+            }),
         }
     }
     store.manifest_apply(&set.name, &cache)?;
@@ -162,7 +202,12 @@ fn hash_chunk(store: &mut Store, set: &SyncSet, keys: Vec<Box<[u8]>>, report: &m
 }
 
 enum PairOutcome {
-    Hashed { source: Entry, replica: Entry, source_hash: [u8; 32], replica_hash: [u8; 32] },
+    Hashed {
+        source: Entry,
+        replica: Entry,
+        source_hash: [u8; 32],
+        replica_hash: [u8; 32],
+    },
     Failed(Box<[u8]>, String),
 }
 

@@ -71,9 +71,11 @@ fn link_tree(from: &Path, to: &Path) -> std::io::Result<()> {
             .filter(|(_, d, _)| *d == depth)
             .try_for_each(|(relative, _, _)| std::fs::create_dir(to.join(relative)))?;
     }
-    dirs.par_iter().try_for_each(|(relative, _, _)| link_entries(&from.join(relative), &to.join(relative)))?;
+    dirs.par_iter()
+        .try_for_each(|(relative, _, _)| link_entries(&from.join(relative), &to.join(relative)))?;
     link_entries(from, to)?;
-    dirs.par_iter().try_for_each(|(relative, _, meta)| copy_dir_metadata(&to.join(relative), meta))?;
+    dirs.par_iter()
+        .try_for_each(|(relative, _, meta)| copy_dir_metadata(&to.join(relative), meta))?;
     copy_dir_metadata(to, &std::fs::symlink_metadata(from)?)
 }
 
@@ -81,9 +83,16 @@ fn link_tree(from: &Path, to: &Path) -> std::io::Result<()> {
 fn list_dirs(root: &Path) -> std::io::Result<Vec<(PathBuf, usize, std::fs::Metadata)>> {
     let mut dirs = Vec::new();
     for item in WalkDir::new(root).min_depth(1).follow_links(false) {
-        let item = item.map_err(|e| e.into_io_error().unwrap_or_else(|| std::io::Error::other("walk failed")))?;
+        let item = item.map_err(|e| {
+            e.into_io_error()
+                .unwrap_or_else(|| std::io::Error::other("walk failed"))
+        })?;
         if item.file_type().is_dir() {
-            let relative = item.path().strip_prefix(root).expect("walk stays under its root").to_path_buf();
+            let relative = item
+                .path()
+                .strip_prefix(root)
+                .expect("walk stays under its root")
+                .to_path_buf();
             dirs.push((relative, item.depth(), item.metadata()?));
         }
     }

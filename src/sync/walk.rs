@@ -41,7 +41,10 @@ impl Excludes {
             let dirs_only = pattern.ends_with('/');
             let body = pattern.trim_end_matches('/').trim_start_matches('/');
             let anchored = body.contains('/') || pattern.starts_with('/');
-            let glob = GlobBuilder::new(body).literal_separator(true).backslash_escape(true).build()?;
+            let glob = GlobBuilder::new(body)
+                .literal_separator(true)
+                .backslash_escape(true)
+                .build()?;
             rules.push(Rule {
                 matcher: glob.compile_matcher(),
                 anchored,
@@ -76,8 +79,18 @@ pub enum WalkItem {
     StaleTemp(PathBuf),
 }
 
+/// What a walk reads of each entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// `lstat` of every entry.
+    Stat,
+    /// Only the name and the kind from the directory listing; the other
+    /// fields of the entries are zero. For verify, which hashes anyway.
+    Kind,
+}
+
 /// Walks `root` lazily in key order.
-pub fn walk<'a>(root: &'a Path, excludes: &'a Excludes) -> impl Iterator<Item = WalkItem> + 'a {
+pub fn walk<'a>(root: &'a Path, excludes: &'a Excludes, detail: Detail) -> impl Iterator<Item = WalkItem> + 'a {
     WalkDir::new(root)
         .min_depth(1)
         .follow_links(false)
@@ -92,6 +105,9 @@ pub fn walk<'a>(root: &'a Path, excludes: &'a Excludes) -> impl Iterator<Item = 
                 let relative = e.path().strip_prefix(root).unwrap_or(e.path()).to_path_buf();
                 if is_temp_name(e.file_name()) {
                     return WalkItem::StaleTemp(relative);
+                }
+                if detail == Detail::Kind {
+                    return WalkItem::Entry(Entry::from_file_type(key_from_relative(&relative), e.file_type()));
                 }
                 match e.metadata() {
                     Ok(meta) => WalkItem::Entry(Entry::from_metadata(key_from_relative(&relative), &meta)),
@@ -111,14 +127,18 @@ pub fn walk<'a>(root: &'a Path, excludes: &'a Excludes) -> impl Iterator<Item = 
 
 /// Walks `root` on a background thread and streams the items in key order,
 /// so two trees can be walked at the same time.
-pub fn walk_in_background(root: PathBuf, excludes: Excludes) -> impl Iterator<Item = WalkItem> {
+pub fn walk_in_background(root: PathBuf, excludes: Excludes, detail: Detail) -> impl Iterator<Item = WalkItem> {
     const BATCH: usize = 1024;
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<WalkItem>>(8);
     std::thread::spawn(move || {
         let mut batch = Vec::with_capacity(BATCH);
-        for item in walk(&root, &excludes) {
+        for item in walk(&root, &excludes, detail) {
             batch.push(item);
-            if batch.len() == BATCH && tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))).is_err() {
+            if batch.len() == BATCH
+                && tx
+                    .send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
+                    .is_err()
+            {
                 return;
             }
         }

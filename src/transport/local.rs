@@ -65,7 +65,12 @@ thread_local! {
     static COPY_BUFFER: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; BUFFER]);
 }
 
-fn copy_with_retries(source: &Path, final_path: &Path, entry: Option<&Entry>, buffer: &mut [u8]) -> Result<TempCopy, FileError> {
+fn copy_with_retries(
+    source: &Path,
+    final_path: &Path,
+    entry: Option<&Entry>,
+    buffer: &mut [u8],
+) -> Result<TempCopy, FileError> {
     for _ in 0..READ_ATTEMPTS {
         let temp = temp_path(final_path);
         match copy_once(source, &temp, entry, buffer) {
@@ -80,17 +85,53 @@ fn copy_with_retries(source: &Path, final_path: &Path, entry: Option<&Entry>, bu
             }
         }
     }
-    Err(FileError::Unstable { attempts: READ_ATTEMPTS })
+    Err(FileError::Unstable {
+        attempts: READ_ATTEMPTS,
+    })
 }
 
-fn copy_once(source: &Path, temp: &Path, entry: Option<&Entry>, buffer: &mut [u8]) -> std::io::Result<Option<TempCopy>> {
-    let mut input = open_for_read(source)?;
+fn copy_once(
+    source: &Path,
+    temp: &Path,
+    entry: Option<&Entry>,
+    buffer: &mut [u8],
+) -> std::io::Result<Option<TempCopy>> {
+    let input = open_for_read(source)?;
     let before = input.metadata()?;
-    let mut output = OpenOptions::new()
+    let output = OpenOptions::new()
+        .read(true)
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(temp)?;
+    let (hash, bytes) = if before.len() >= PARALLEL_COPY_MIN {
+        copy_in_parallel(&input, &output, before.len())?
+    } else {
+        copy_and_hash(&input, &output, buffer)?
+    };
+    let after = std::fs::symlink_metadata(source)?;
+    if !same_content_stat(&before, &after) || bytes != after.len() {
+        return Ok(None);
+    }
+    match entry {
+        Some(entry) => apply_metadata(&output, entry)?,
+        None => apply_metadata(&output, &Entry::from_metadata(Box::default(), &after))?,
+    }
+    Ok(Some(TempCopy {
+        temp: temp.to_path_buf(),
+        source_meta: after,
+        hash,
+        bytes,
+    }))
+}
+
+/// Files at least this large are copied by several threads at once.
+const PARALLEL_COPY_MIN: u64 = 64 << 20;
+/// Bytes each thread copies at a time in a parallel copy.
+const PARALLEL_COPY_CHUNK: u64 = 8 << 20;
+
+/// Streams `input` into `output` through `buffer`, hashing on the way.
+fn copy_and_hash(mut input: &File, mut output: &File, buffer: &mut [u8]) -> std::io::Result<([u8; 32], u64)> {
     let mut hasher = blake3::Hasher::new();
     let mut bytes = 0u64;
     loop {
@@ -104,20 +145,37 @@ fn copy_once(source: &Path, temp: &Path, entry: Option<&Entry>, buffer: &mut [u8
         output.write_all(&buffer[..n])?;
         bytes += n as u64;
     }
-    let after = std::fs::symlink_metadata(source)?;
-    if !same_content_stat(&before, &after) || bytes != after.len() {
-        return Ok(None);
-    }
-    match entry {
-        Some(entry) => apply_metadata(&output, entry)?,
-        None => apply_metadata(&output, &Entry::from_metadata(Box::default(), &after))?,
-    }
-    Ok(Some(TempCopy {
-        temp: temp.to_path_buf(),
-        source_meta: after,
-        hash: *hasher.finalize().as_bytes(),
-        bytes,
-    }))
+    Ok((*hasher.finalize().as_bytes(), bytes))
+}
+
+/// Copies the first `size` bytes of `input` in chunks on several threads,
+/// then hashes what `output` holds, so the hash describes the bytes written.
+/// A source that shrinks meanwhile yields fewer bytes, which the caller sees.
+fn copy_in_parallel(input: &File, output: &File, size: u64) -> std::io::Result<([u8; 32], u64)> {
+    use rayon::prelude::*;
+    use std::os::unix::fs::FileExt;
+    output.set_len(size)?;
+    let chunks = size.div_ceil(PARALLEL_COPY_CHUNK);
+    let copied: u64 = (0..chunks)
+        .into_par_iter()
+        .map(|index| {
+            let start = index * PARALLEL_COPY_CHUNK;
+            let len = PARALLEL_COPY_CHUNK.min(size - start) as usize;
+            let mut chunk = vec![0u8; len];
+            let mut filled = 0;
+            while filled < len {
+                match input.read_at(&mut chunk[filled..], start + filled as u64) {
+                    Ok(0) => break,
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            output.write_all_at(&chunk[..filled], start)?;
+            Ok(filled as u64)
+        })
+        .sum::<std::io::Result<u64>>()?;
+    Ok((hash_open_file(output, size)?, copied))
 }
 
 /// Hashes the file at `path` and returns the hash with the `lstat` entry
@@ -127,12 +185,14 @@ pub fn hash_file(path: &Path) -> Result<([u8; 32], std::fs::Metadata), FileError
         let input = open_for_read(path)?;
         let before = input.metadata()?;
         let hash = hash_open_file(&input, before.len())?;
-        let after = std::fs::symlink_metadata(path)?;
+        let after = input.metadata()?;
         if same_content_stat(&before, &after) {
             return Ok((hash, after));
         }
     }
-    Err(FileError::Unstable { attempts: READ_ATTEMPTS })
+    Err(FileError::Unstable {
+        attempts: READ_ATTEMPTS,
+    })
 }
 
 /// Files below this size are read with `read`; larger ones are mapped.
@@ -182,7 +242,11 @@ fn map_window(file: &File, offset: u64, len: usize) -> std::io::Result<memmap2::
 /// without updating its access time where the kernel allows it.
 fn open_for_read(path: &Path) -> std::io::Result<File> {
     let base = libc::O_NOFOLLOW | libc::O_NONBLOCK;
-    match OpenOptions::new().read(true).custom_flags(base | libc::O_NOATIME).open(path) {
+    match OpenOptions::new()
+        .read(true)
+        .custom_flags(base | libc::O_NOATIME)
+        .open(path)
+    {
         Err(e) if e.raw_os_error() == Some(libc::EPERM) => OpenOptions::new().read(true).custom_flags(base).open(path),
         other => other,
     }
@@ -205,7 +269,11 @@ pub fn apply_metadata(file: &File, entry: &Entry) -> std::io::Result<()> {
             if e.raw_os_error() != Some(libc::EPERM) {
                 return Err(e);
             }
-            tracing::debug!(uid = entry.uid, gid = entry.gid, "owner not kept: not permitted for this user");
+            tracing::debug!(
+                uid = entry.uid,
+                gid = entry.gid,
+                "owner not kept: not permitted for this user"
+            );
         }
     }
     // fchmod comes after fchown, which clears setuid and setgid bits.
@@ -228,7 +296,14 @@ pub fn apply_path_metadata(path: &Path, entry: &Entry, is_symlink: bool) -> std:
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(entry.mode))?;
     }
     let mtime = timespec(entry.mtime_ns);
-    utimensat(None, path, &TimeSpec::UTIME_OMIT, &mtime, UtimensatFlags::NoFollowSymlink).map_err(std::io::Error::from)
+    utimensat(
+        None,
+        path,
+        &TimeSpec::UTIME_OMIT,
+        &mtime,
+        UtimensatFlags::NoFollowSymlink,
+    )
+    .map_err(std::io::Error::from)
 }
 
 fn timespec(ns: i64) -> TimeSpec {

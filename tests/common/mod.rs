@@ -58,7 +58,10 @@ impl Output {
         self.stdout
             .lines()
             .filter(|l| !l.trim().is_empty())
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {l}\n--- stderr\n{}", self.stderr)))
+            .map(|l| {
+                serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {l}\n--- stderr\n{}", self.stderr))
+            })
             .collect()
     }
 
@@ -66,7 +69,12 @@ impl Output {
     #[track_caller]
     pub fn json(&self) -> serde_json::Value {
         let mut lines = self.json_lines();
-        assert_eq!(lines.len(), 1, "expected one JSON line on stdout, got:\n{}", self.stdout);
+        assert_eq!(
+            lines.len(),
+            1,
+            "expected one JSON line on stdout, got:\n{}",
+            self.stdout
+        );
         lines.remove(0)
     }
 }
@@ -91,12 +99,19 @@ impl Running {
                 let _ = self.child.kill();
                 let _ = self.child.wait();
                 let out = self.collect();
-                panic!("drkit did not finish within {timeout:?}\n--- stdout\n{}\n--- stderr\n{}", out.0, out.1);
+                panic!(
+                    "drkit did not finish within {timeout:?}\n--- stdout\n{}\n--- stderr\n{}",
+                    out.0, out.1
+                );
             }
             std::thread::sleep(Duration::from_millis(10));
         };
         let (stdout, stderr) = self.collect();
-        Output { code: status.code(), stdout, stderr }
+        Output {
+            code: status.code(),
+            stdout,
+            stderr,
+        }
     }
 
     /// Sends SIGKILL and waits for the process to end.
@@ -104,12 +119,24 @@ impl Running {
         let _ = self.child.kill();
         let status = self.child.wait().expect("waiting for a killed drkit");
         let (stdout, stderr) = self.collect();
-        Output { code: status.code(), stdout, stderr }
+        Output {
+            code: status.code(),
+            stdout,
+            stderr,
+        }
     }
 
     fn collect(&mut self) -> (String, String) {
-        let stdout = self.stdout.take().map(|h| h.join().unwrap_or_default()).unwrap_or_default();
-        let stderr = self.stderr.take().map(|h| h.join().unwrap_or_default()).unwrap_or_default();
+        let stdout = self
+            .stdout
+            .take()
+            .map(|h| h.join().unwrap_or_default())
+            .unwrap_or_default();
+        let stderr = self
+            .stderr
+            .take()
+            .map(|h| h.join().unwrap_or_default())
+            .unwrap_or_default();
         (stdout, stderr)
     }
 }
@@ -145,7 +172,12 @@ pub struct SetSpec {
 
 impl SetSpec {
     pub fn new(name: &str) -> SetSpec {
-        SetSpec { name: name.to_string(), exclude: Vec::new(), max_delete: None, keep_versions: None }
+        SetSpec {
+            name: name.to_string(),
+            exclude: Vec::new(),
+            max_delete: None,
+            keep_versions: None,
+        }
     }
 
     pub fn exclude(mut self, patterns: &[&str]) -> SetSpec {
@@ -178,7 +210,10 @@ impl Site {
 
     /// Makes a site with the given sets; every source folder is created empty.
     pub fn with_sets(sets: Vec<SetSpec>) -> Site {
-        let dir = tempfile::Builder::new().prefix("drkit-test-").tempdir().expect("creating a temporary folder");
+        let dir = tempfile::Builder::new()
+            .prefix("drkit-test-")
+            .tempdir()
+            .expect("creating a temporary folder");
         let site = Site { dir, sets };
         for set in &site.sets {
             std::fs::create_dir_all(site.source(&set.name)).expect("creating a source folder");
@@ -190,9 +225,16 @@ impl Site {
     /// Makes a site whose config is `text` with every `{root}` replaced by
     /// the site folder; creates nothing else.
     pub fn with_config_text(text: &str) -> Site {
-        let dir = tempfile::Builder::new().prefix("drkit-test-").tempdir().expect("creating a temporary folder");
+        let dir = tempfile::Builder::new()
+            .prefix("drkit-test-")
+            .tempdir()
+            .expect("creating a temporary folder");
         let site = Site { dir, sets: Vec::new() };
-        std::fs::write(site.config_path(), text.replace("{root}", &site.root().display().to_string())).expect("writing the config");
+        std::fs::write(
+            site.config_path(),
+            text.replace("{root}", &site.root().display().to_string()),
+        )
+        .expect("writing the config");
         site
     }
 
@@ -228,9 +270,16 @@ impl Site {
     /// Lists the complete versions of `set`, oldest first (names starting
     /// with a dot are unfinished and left out).
     pub fn versions(&self, set: &str) -> Vec<String> {
-        let Ok(read) = std::fs::read_dir(self.versions_dir(set)) else { return Vec::new() };
+        let Ok(read) = std::fs::read_dir(self.versions_dir(set)) else {
+            return Vec::new();
+        };
         let mut names: Vec<String> = read
-            .map(|e| e.expect("reading the versions folder").file_name().to_string_lossy().into_owned())
+            .map(|e| {
+                e.expect("reading the versions folder")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
             .filter(|n| !n.starts_with('.'))
             .collect();
         names.sort();
@@ -240,9 +289,8 @@ impl Site {
     /// Rewrites the config file from `sets`.
     pub fn write_config(&self) {
         let root = self.root().display().to_string();
-        let mut text = format!(
-            "[site]\nname = \"test\"\ndata_dir = \"{root}/data\"\nreport_dir = \"{root}/reports\"\n"
-        );
+        let mut text =
+            format!("[site]\nname = \"test\"\ndata_dir = \"{root}/data\"\nreport_dir = \"{root}/reports\"\n");
         for set in &self.sets {
             text.push_str(&format!(
                 "\n[[sync]]\nname = \"{}\"\nsource = \"{}\"\ntarget = \"{}\"\n",
@@ -272,11 +320,18 @@ impl Site {
 
     pub fn command_lang(&self, lang: &str, args: &[&str]) -> Command {
         let mut cmd = Command::new(drkit_bin());
-        cmd.arg("--config").arg(self.config_path()).arg("--lang").arg(lang).args(args);
+        cmd.arg("--config")
+            .arg(self.config_path())
+            .arg("--lang")
+            .arg(lang)
+            .args(args);
         for var in ["DRKIT_CONFIG", "DRKIT_RUN_ID", "DRKIT_JOB", "RUST_LOG"] {
             cmd.env_remove(var);
         }
-        cmd.env("LANG", "C.UTF-8").stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.env("LANG", "C.UTF-8")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         cmd
     }
 
@@ -348,16 +403,19 @@ pub fn mkdir(path: impl AsRef<Path>) {
 
 pub fn symlink(target: impl AsRef<Path>, link: impl AsRef<Path>) {
     let link = link.as_ref();
-    std::os::unix::fs::symlink(target.as_ref(), link).unwrap_or_else(|e| panic!("creating symlink {}: {e}", link.display()));
+    std::os::unix::fs::symlink(target.as_ref(), link)
+        .unwrap_or_else(|e| panic!("creating symlink {}: {e}", link.display()));
 }
 
 pub fn hard_link(existing: impl AsRef<Path>, link: impl AsRef<Path>) {
-    std::fs::hard_link(existing.as_ref(), link.as_ref()).unwrap_or_else(|e| panic!("linking {}: {e}", link.as_ref().display()));
+    std::fs::hard_link(existing.as_ref(), link.as_ref())
+        .unwrap_or_else(|e| panic!("linking {}: {e}", link.as_ref().display()));
 }
 
 pub fn chmod(path: impl AsRef<Path>, mode: u32) {
     let path = path.as_ref();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
 }
 
 /// Changes owner and group without following a symlink.
@@ -372,8 +430,14 @@ pub fn set_mtime_ns(path: impl AsRef<Path>, ns: i64) {
     use nix::sys::time::TimeSpec;
     let path = path.as_ref();
     let mtime = TimeSpec::new(ns.div_euclid(1_000_000_000), ns.rem_euclid(1_000_000_000));
-    utimensat(None, path, &TimeSpec::UTIME_OMIT, &mtime, UtimensatFlags::NoFollowSymlink)
-        .unwrap_or_else(|e| panic!("setting the mtime of {}: {e}", path.display()));
+    utimensat(
+        None,
+        path,
+        &TimeSpec::UTIME_OMIT,
+        &mtime,
+        UtimensatFlags::NoFollowSymlink,
+    )
+    .unwrap_or_else(|e| panic!("setting the mtime of {}: {e}", path.display()));
 }
 
 pub fn mtime_ns(path: impl AsRef<Path>) -> i64 {
@@ -495,7 +559,11 @@ pub struct Tree {
 impl Tree {
     /// Records the tree under `root` without following any symlink.
     pub fn read(root: &Path) -> Tree {
-        let mut tree = Tree { nodes: BTreeMap::new(), link_groups: BTreeSet::new(), inodes: BTreeMap::new() };
+        let mut tree = Tree {
+            nodes: BTreeMap::new(),
+            link_groups: BTreeSet::new(),
+            inodes: BTreeMap::new(),
+        };
         let mut by_inode: BTreeMap<(u64, u64), Vec<Vec<u8>>> = BTreeMap::new();
         let mut stack: Vec<Vec<u8>> = vec![Vec::new()];
         while let Some(key) = stack.pop() {
@@ -533,7 +601,8 @@ impl Tree {
 
     /// Returns the tree without FIFOs, sockets and devices, which drkit never copies.
     pub fn without_specials(mut self) -> Tree {
-        self.nodes.retain(|_, n| !matches!(n.kind, Kind::Fifo | Kind::Socket | Kind::Device));
+        self.nodes
+            .retain(|_, n| !matches!(n.kind, Kind::Fifo | Kind::Socket | Kind::Device));
         self
     }
 
@@ -555,8 +624,17 @@ impl Tree {
             }
         }
         if self.link_groups != other.link_groups {
-            let show_groups = |t: &Tree| -> Vec<Vec<String>> { t.link_groups.iter().map(|g| g.iter().map(|k| show(k)).collect()).collect() };
-            out.push(format!("hard links: {:?} != {:?}", show_groups(self), show_groups(other)));
+            let show_groups = |t: &Tree| -> Vec<Vec<String>> {
+                t.link_groups
+                    .iter()
+                    .map(|g| g.iter().map(|k| show(k)).collect())
+                    .collect()
+            };
+            out.push(format!(
+                "hard links: {:?} != {:?}",
+                show_groups(self),
+                show_groups(other)
+            ));
         }
         out
     }
@@ -580,7 +658,10 @@ fn node_of(path: &Path, meta: &std::fs::Metadata) -> Node {
     };
     let hash = (kind == Kind::File).then(|| hash_file(path));
     let link_target = (kind == Kind::Symlink).then(|| {
-        std::fs::read_link(path).unwrap_or_else(|e| panic!("readlink {}: {e}", path.display())).into_os_string().into_vec()
+        std::fs::read_link(path)
+            .unwrap_or_else(|e| panic!("readlink {}: {e}", path.display()))
+            .into_os_string()
+            .into_vec()
     });
     Node {
         kind,
@@ -623,5 +704,11 @@ pub fn assert_same_tree(a: &Path, b: &Path) {
     let first = Tree::read(a).without_specials();
     let second = Tree::read(b);
     let diff = first.differences(&second);
-    assert!(diff.is_empty(), "{} and {} differ:\n{}", a.display(), b.display(), diff.join("\n"));
+    assert!(
+        diff.is_empty(),
+        "{} and {} differ:\n{}",
+        a.display(),
+        b.display(),
+        diff.join("\n")
+    );
 }

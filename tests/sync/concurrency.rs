@@ -9,7 +9,10 @@ fn simultaneous_syncs_stay_correct() {
     let site = Site::new();
     let src = site.source("www");
     for i in 0..300 {
-        write(src.join(format!("d{}/f{i:03}", i % 10)), random_bytes(i, 2000 + i as usize));
+        write(
+            src.join(format!("d{}/f{i:03}", i % 10)),
+            random_bytes(i, 2000 + i as usize),
+        );
     }
     for i in 0..3 {
         write(src.join(format!("big{i}.bin")), random_bytes(1000 + i, 16 << 20));
@@ -18,10 +21,16 @@ fn simultaneous_syncs_stay_correct() {
 
     for round in 0..3u64 {
         for i in (0..300).step_by(3) {
-            write(src.join(format!("d{}/f{i:03}", i % 10)), random_bytes(round * 10_000 + i, 3000));
+            write(
+                src.join(format!("d{}/f{i:03}", i % 10)),
+                random_bytes(round * 10_000 + i, 3000),
+            );
         }
         for i in 0..3 {
-            write(src.join(format!("big{i}.bin")), random_bytes(round * 100 + 50 + i, (16 << 20) + 1));
+            write(
+                src.join(format!("big{i}.bin")),
+                random_bytes(round * 100 + 50 + i, (16 << 20) + 1),
+            );
         }
         write(src.join(format!("new{round}")), "new");
 
@@ -31,7 +40,12 @@ fn simultaneous_syncs_stay_correct() {
         let b = second.wait(Duration::from_secs(300));
 
         for out in [&a, &b] {
-            assert!(matches!(out.code, Some(0) | Some(1)), "round {round}: a sync ended with {:?}\n{}", out.code, out.stderr);
+            assert!(
+                matches!(out.code, Some(0) | Some(1)),
+                "round {round}: a sync ended with {:?}\n{}",
+                out.code,
+                out.stderr
+            );
             assert!(!out.stderr.contains("panicked"), "round {round}: {}", out.stderr);
         }
         assert!(
@@ -41,9 +55,18 @@ fn simultaneous_syncs_stay_correct() {
             b.stderr
         );
         let verify = site.drkit(&["verify"]);
-        assert_eq!(verify.code, Some(0), "round {round}: verify after two simultaneous syncs:\n{}\n{}", verify.stdout, verify.stderr);
+        assert_eq!(
+            verify.code,
+            Some(0),
+            "round {round}: verify after two simultaneous syncs:\n{}\n{}",
+            verify.stdout,
+            verify.stderr
+        );
         assert_same_tree(&src, &site.target("www"));
-        assert!(find_names(&site.target("www"), ".drkit-tmp-").is_empty(), "round {round}: temporary files left");
+        assert!(
+            find_names(&site.target("www"), ".drkit-tmp-").is_empty(),
+            "round {round}: temporary files left"
+        );
     }
 }
 
@@ -60,7 +83,10 @@ fn simultaneous_syncs_both_succeed() {
 
     for round in 0..5u64 {
         for i in (0..200).step_by(2) {
-            write(src.join(format!("d{}/f{i:03}", i % 10)), random_bytes(round * 10_000 + i, 2500));
+            write(
+                src.join(format!("d{}/f{i:03}", i % 10)),
+                random_bytes(round * 10_000 + i, 2500),
+            );
         }
 
         let first = site.spawn(&["sync"]);

@@ -14,7 +14,11 @@ fn rejected(text: &str) -> (Site, Output) {
     let out = site.drkit(&["sync"]);
     out.expect_code(2);
     assert!(out.stdout.is_empty(), "stdout should be empty: {}", out.stdout);
-    assert_eq!(list_paths(site.root()), vec![PathBuf::from("drkit.toml")], "a rejected config must create nothing");
+    assert_eq!(
+        list_paths(site.root()),
+        vec![PathBuf::from("drkit.toml")],
+        "a rejected config must create nothing"
+    );
     (site, out)
 }
 
@@ -129,7 +133,12 @@ fn max_delete_over_100_percent_rejected() {
     let (_site, out) = rejected(&format!(
         "{SITE}\n[[sync]]\nname = \"www\"\nsource = \"{{root}}/src\"\ntarget = \"{{root}}/replica\"\nmax_delete = \"150%\"\n"
     ));
-    assert!(out.stderr.contains(":10:14: sync.www.max_delete: invalid limit \"150%\""), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains(":10:14: sync.www.max_delete: invalid limit \"150%\""),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -137,7 +146,10 @@ fn bad_language_is_pinned() {
     let (site, out) = rejected(&format!("{SITE}language = \"fr\"\n"));
     assert_eq!(
         out.stderr,
-        format!("error: {}:5:12: site.language: unsupported language \"fr\"\n  fix: use \"en\" or \"es\"\n", config_path(&site))
+        format!(
+            "error: {}:5:12: site.language: unsupported language \"fr\"\n  fix: use \"en\" or \"es\"\n",
+            config_path(&site)
+        )
     );
 }
 
@@ -146,7 +158,11 @@ fn config_check_rejects_too() {
     let site = Site::with_config_text(&format!("{SITE}colour = \"blue\"\n"));
     let out = site.drkit(&["config", "check"]);
     out.expect_code(2);
-    assert!(out.stderr.contains(":5:1: colour: unknown key `colour`"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(":5:1: colour: unknown key `colour`"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(list_paths(site.root()), vec![PathBuf::from("drkit.toml")]);
 }
 
@@ -155,7 +171,11 @@ fn verify_rejects_bad_config() {
     let site = Site::with_config_text(&format!("{SITE}\n[targets]\nrto = \"soon\"\n"));
     let out = site.drkit(&["verify"]);
     out.expect_code(2);
-    assert!(out.stderr.contains(":7:7: targets.rto: invalid duration \"soon\""), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(":7:7: targets.rto: invalid duration \"soon\""),
+        "{}",
+        out.stderr
+    );
     assert_eq!(list_paths(site.root()), vec![PathBuf::from("drkit.toml")]);
 }
 

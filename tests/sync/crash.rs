@@ -35,7 +35,10 @@ fn write_version(src: &Path, version_b: bool) {
     let seed = if b { 200 } else { 100 };
     let grow = usize::from(b);
     for (i, mib) in LARGE_MIB.iter().enumerate() {
-        write(src.join(format!("large/dump{i}.sql")), random_bytes(seed + i as u64, (mib + grow) << 20));
+        write(
+            src.join(format!("large/dump{i}.sql")),
+            random_bytes(seed + i as u64, (mib + grow) << 20),
+        );
     }
     for i in 0..40u64 {
         let path = small_path(src, i);
@@ -95,7 +98,10 @@ fn killed_sync_leaves_old_or_new() {
             }
             let in_a = version_a.get(&key) == Some(&hash);
             let in_b = version_b.get(&key) == Some(&hash);
-            assert!(in_a || in_b, "after a kill at {delay:?}, {name} holds neither its old nor its new content");
+            assert!(
+                in_a || in_b,
+                "after a kill at {delay:?}, {name} holds neither its old nor its new content"
+            );
             if in_a != in_b {
                 seen[usize::from(in_b)] += 1;
             }
@@ -103,7 +109,10 @@ fn killed_sync_leaves_old_or_new() {
         if seen[0] > 0 && seen[1] > 0 {
             mixed += 1;
         }
-        eprintln!("kill at {delay:?} of {full_sync:?}: exit {:?}, {} files of A, {} of B", out.code, seen[0], seen[1]);
+        eprintln!(
+            "kill at {delay:?} of {full_sync:?}: exit {:?}, {} files of A, {} of B",
+            out.code, seen[0], seen[1]
+        );
 
         if out.code.is_some() {
             source_is_b = !source_is_b;
@@ -111,13 +120,22 @@ fn killed_sync_leaves_old_or_new() {
         }
     }
     eprintln!("{killed} runs killed, {mixed} left a replica mixing both versions");
-    assert!(killed > 0, "every run finished before its kill; the test killed nothing");
+    assert!(
+        killed > 0,
+        "every run finished before its kill; the test killed nothing"
+    );
 
     site.sync_ok();
     site.verify_ok();
     assert_same_tree(&src, &dst);
-    assert!(find_names(&dst, ".drkit-tmp-").is_empty(), "temporary files left in the replica");
-    assert!(find_names(&site.versions_dir("www"), ".incomplete-").is_empty(), "unfinished versions left behind");
+    assert!(
+        find_names(&dst, ".drkit-tmp-").is_empty(),
+        "temporary files left in the replica"
+    );
+    assert!(
+        find_names(&site.versions_dir("www"), ".incomplete-").is_empty(),
+        "unfinished versions left behind"
+    );
     let expected = if source_is_b { &version_b } else { &version_a };
     assert_eq!(&file_hashes(&dst), expected);
 }

@@ -43,7 +43,11 @@ fn too_many_deletions_stop_sync() {
     let diff = replica_before.differences(&Tree::read(&site.target("www")));
     assert!(diff.is_empty(), "the replica changed:\n{}", diff.join("\n"));
     let versions_diff = versions_before.differences(&Tree::read(&site.versions_dir("www")));
-    assert!(versions_diff.is_empty(), "the versions changed:\n{}", versions_diff.join("\n"));
+    assert!(
+        versions_diff.is_empty(),
+        "the versions changed:\n{}",
+        versions_diff.join("\n")
+    );
 }
 
 #[test]
@@ -73,7 +77,11 @@ fn max_delete_flag_lets_through() {
     let summary = out.json();
     assert_eq!(summary["files_deleted"], 5);
     assert_same_tree(&src, &site.target("www"));
-    assert_eq!(site.versions("www").len(), 2, "the deletions must be kept in a new version");
+    assert_eq!(
+        site.versions("www").len(),
+        2,
+        "the deletions must be kept in a new version"
+    );
     let newest = site.versions_dir("www").join(site.versions("www").last().unwrap());
     assert_eq!(read(newest.join("dir1/file01.txt")), b"file 1");
 }
@@ -91,7 +99,12 @@ fn max_delete_count_in_config() {
     }
     let out = site.drkit(&["sync"]);
     out.expect_code(1);
-    assert!(out.stderr.contains("would delete 4 of the replica's 10 files, more than max_delete = 3 allows (3)"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("would delete 4 of the replica's 10 files, more than max_delete = 3 allows (3)"),
+        "{}",
+        out.stderr
+    );
     assert!(site.target("www").join("f0").exists());
 
     site.drkit(&["sync", "--max-delete", "4"]).expect_code(0);
@@ -136,7 +149,11 @@ fn source_mount_gone_changes_nothing() {
     let diff = replica_before.differences(&Tree::read(&site.target("www")));
     assert!(diff.is_empty(), "the replica changed:\n{}", diff.join("\n"));
     let versions_diff = versions_before.differences(&Tree::read(&site.versions_dir("www")));
-    assert!(versions_diff.is_empty(), "every version must be kept unchanged:\n{}", versions_diff.join("\n"));
+    assert!(
+        versions_diff.is_empty(),
+        "every version must be kept unchanged:\n{}",
+        versions_diff.join("\n")
+    );
 }
 
 #[test]
@@ -167,8 +184,15 @@ fn source_is_file_is_error() {
     write(site.source("www"), "not a folder");
     let out = site.drkit(&["sync"]);
     out.expect_code(1);
-    assert!(out.stderr.contains("does not exist or is not a directory"), "{}", out.stderr);
-    assert!(!site.target("www").exists(), "no target may be created for a broken source");
+    assert!(
+        out.stderr.contains("does not exist or is not a directory"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !site.target("www").exists(),
+        "no target may be created for a broken source"
+    );
 }
 
 #[test]

@@ -26,10 +26,25 @@ fn owner_and_group_kept() {
     site.sync_ok();
 
     let dst = site.target("www");
-    assert_eq!((lstat(dst.join("index.php")).uid(), lstat(dst.join("index.php")).gid()), (1234, 5678));
-    assert_eq!((lstat(dst.join("uploads/photo.jpg")).uid(), lstat(dst.join("uploads/photo.jpg")).gid()), (1001, 1002));
-    assert_eq!((lstat(dst.join("uploads")).uid(), lstat(dst.join("uploads")).gid()), (2000, 3000));
-    assert_eq!((lstat(dst.join("home.php")).uid(), lstat(dst.join("home.php")).gid()), (4321, 8765));
+    assert_eq!(
+        (lstat(dst.join("index.php")).uid(), lstat(dst.join("index.php")).gid()),
+        (1234, 5678)
+    );
+    assert_eq!(
+        (
+            lstat(dst.join("uploads/photo.jpg")).uid(),
+            lstat(dst.join("uploads/photo.jpg")).gid()
+        ),
+        (1001, 1002)
+    );
+    assert_eq!(
+        (lstat(dst.join("uploads")).uid(), lstat(dst.join("uploads")).gid()),
+        (2000, 3000)
+    );
+    assert_eq!(
+        (lstat(dst.join("home.php")).uid(), lstat(dst.join("home.php")).gid()),
+        (4321, 8765)
+    );
     assert_same_tree(&src, &dst);
 }
 
@@ -165,7 +180,10 @@ fn touch_alone_updates_mtime() {
     set_mtime_ns(src.join("a.txt"), MTIME);
     let summary = site.sync_ok();
 
-    assert_eq!(summary["bytes_copied"], 0, "a touched file with the same content must not be copied");
+    assert_eq!(
+        summary["bytes_copied"], 0,
+        "a touched file with the same content must not be copied"
+    );
     assert_eq!(mtime_ns(site.target("www").join("a.txt")), MTIME);
     assert_same_tree(&src, &site.target("www"));
 }
@@ -188,12 +206,30 @@ fn symlinks_kept_never_followed() {
     let summary = site.sync_ok();
 
     let dst = site.target("www");
-    for name in ["relative", "dir-link", "escape-file", "escape-dir", "escape-relative", "dangling", "loop"] {
+    for name in [
+        "relative",
+        "dir-link",
+        "escape-file",
+        "escape-dir",
+        "escape-relative",
+        "dangling",
+        "loop",
+    ] {
         let meta = lstat(dst.join(name));
-        assert!(meta.file_type().is_symlink(), "{name} must stay a symlink on the replica");
-        assert_eq!(std::fs::read_link(dst.join(name)).unwrap(), std::fs::read_link(src.join(name)).unwrap(), "{name}");
+        assert!(
+            meta.file_type().is_symlink(),
+            "{name} must stay a symlink on the replica"
+        );
+        assert_eq!(
+            std::fs::read_link(dst.join(name)).unwrap(),
+            std::fs::read_link(src.join(name)).unwrap(),
+            "{name}"
+        );
     }
-    assert!(find_names(&dst, "passwords").is_empty(), "a file outside the set was copied");
+    assert!(
+        find_names(&dst, "passwords").is_empty(),
+        "a file outside the set was copied"
+    );
     assert_eq!(summary["files_scanned"], 8, "real/index.html and the seven symlinks");
     assert_same_tree(&src, &dst);
     assert_eq!(read(outside.join("passwords.txt")), b"must not be copied");
@@ -212,7 +248,10 @@ fn symlink_target_change_synced() {
     symlink("b", src.join("current"));
     site.sync_ok();
 
-    assert_eq!(std::fs::read_link(site.target("www").join("current")).unwrap(), std::path::Path::new("b"));
+    assert_eq!(
+        std::fs::read_link(site.target("www").join("current")).unwrap(),
+        std::path::Path::new("b")
+    );
     assert_same_tree(&src, &site.target("www"));
 }
 
@@ -237,7 +276,11 @@ fn hard_links_share_inode() {
     assert_eq!(ino("x"), ino("y"));
     assert_ne!(ino("x"), ino("a/original.bin"));
     assert_ne!(ino("alone"), ino("x"));
-    assert_ne!(ino("x"), lstat(src.join("x")).ino(), "the replica must not share inodes with the source");
+    assert_ne!(
+        ino("x"),
+        lstat(src.join("x")).ino(),
+        "the replica must not share inodes with the source"
+    );
     assert_same_tree(&src, &dst);
 }
 
@@ -334,7 +377,11 @@ fn hard_link_outside_set_copied() {
 
     let copy = site.target("www").join("inside.txt");
     assert_eq!(read(&copy), b"linked from outside the set");
-    assert_eq!(lstat(&copy).nlink(), 1, "the replica file must not be linked to anything outside the replica");
+    assert_eq!(
+        lstat(&copy).nlink(),
+        1,
+        "the replica file must not be linked to anything outside the replica"
+    );
     assert_same_tree(&src, &site.target("www"));
 }
 
@@ -399,17 +446,33 @@ fn awkward_names_arrive_byte_for_byte() {
     mkdir(bytes_path(&src, b"dir \xe9 [a-z]"));
     write(bytes_path(&src, b"dir \xe9 [a-z]/inner\n\xff"), "inner");
     write(bytes_path(&src, b"a"), "plain a, which the pattern [a-z] would match");
-    symlink(bytes_path(std::path::Path::new(""), b"caf\xe9.txt"), bytes_path(&src, b"link \xe9"));
+    symlink(
+        bytes_path(std::path::Path::new(""), b"caf\xe9.txt"),
+        bytes_path(&src, b"link \xe9"),
+    );
 
     let summary = site.sync_ok();
 
     let dst = site.target("www");
     for (i, name) in names.iter().enumerate() {
-        assert_eq!(read(bytes_path(&dst, name)), format!("content {i}").as_bytes(), "name {}", show(name));
+        assert_eq!(
+            read(bytes_path(&dst, name)),
+            format!("content {i}").as_bytes(),
+            "name {}",
+            show(name)
+        );
     }
     assert_eq!(read(bytes_path(&dst, b"dir \xe9 [a-z]/inner\n\xff")), b"inner");
-    assert_eq!(read(bytes_path(&dst, b"link \xe9")), b"content 0", "the symlink with a non-UTF-8 target must resolve on the replica");
-    assert_eq!(summary["files_scanned"], names.len() + 3, "every name, the inner file, the file \"a\" and the symlink");
+    assert_eq!(
+        read(bytes_path(&dst, b"link \xe9")),
+        b"content 0",
+        "the symlink with a non-UTF-8 target must resolve on the replica"
+    );
+    assert_eq!(
+        summary["files_scanned"],
+        names.len() + 3,
+        "every name, the inner file, the file \"a\" and the symlink"
+    );
     assert_same_tree(&src, &dst);
 
     // A second sync sees nothing to do: the names match their cache rows.
@@ -455,11 +518,29 @@ fn fifo_and_socket_skipped_without_blocking() {
     let dst = site.target("www");
     assert_eq!(read(dst.join("a.txt")), b"first");
     assert_eq!(read(dst.join("z.txt")), b"last");
-    assert!(std::fs::symlink_metadata(dst.join("m-fifo")).is_err(), "the FIFO must not be copied");
-    assert!(std::fs::symlink_metadata(dst.join("m-socket")).is_err(), "the socket must not be copied");
-    let warnings: Vec<&str> = out.stderr.lines().filter(|l| l.to_lowercase().contains("warn")).collect();
-    assert!(warnings.iter().any(|l| l.contains("m-fifo")), "no warning names the FIFO:\n{}", out.stderr);
-    assert!(warnings.iter().any(|l| l.contains("m-socket")), "no warning names the socket:\n{}", out.stderr);
+    assert!(
+        std::fs::symlink_metadata(dst.join("m-fifo")).is_err(),
+        "the FIFO must not be copied"
+    );
+    assert!(
+        std::fs::symlink_metadata(dst.join("m-socket")).is_err(),
+        "the socket must not be copied"
+    );
+    let warnings: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.to_lowercase().contains("warn"))
+        .collect();
+    assert!(
+        warnings.iter().any(|l| l.contains("m-fifo")),
+        "no warning names the FIFO:\n{}",
+        out.stderr
+    );
+    assert!(
+        warnings.iter().any(|l| l.contains("m-socket")),
+        "no warning names the socket:\n{}",
+        out.stderr
+    );
     let summary = out.json();
     let skipped = summary["skipped_special"].to_string();
     assert!(skipped.contains("m-fifo"), "{skipped}");
@@ -477,7 +558,12 @@ fn fifo_skipped_in_text_output() {
     let out = site.spawn(&["sync"]).wait(Duration::from_secs(60));
     out.expect_code(0);
 
-    assert!(out.stderr.contains("warning: pipe (FIFO): skipped (special files are not replicated)\n"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("warning: pipe (FIFO): skipped (special files are not replicated)\n"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(read(site.target("www").join("a.txt")), b"first");
 }
 
@@ -498,7 +584,10 @@ fn excludes_neither_copied_nor_deleted() {
     site.sync_ok();
 
     assert_eq!(read(dst.join("index.php")), b"i");
-    assert_eq!(read(dst.join("cache.txt")), b"a file named like the directory pattern is kept");
+    assert_eq!(
+        read(dst.join("cache.txt")),
+        b"a file named like the directory pattern is kept"
+    );
     assert!(std::fs::symlink_metadata(dst.join("upload.tmp")).is_err());
     assert!(std::fs::symlink_metadata(dst.join("sub/deep.tmp")).is_err());
     assert!(std::fs::symlink_metadata(dst.join("cache/page.html")).is_err());
@@ -528,8 +617,13 @@ fn deleted_file_kept_in_version() {
 
     let dst = site.target("www");
     assert_eq!(summary["files_deleted"], 1);
-    assert!(std::fs::symlink_metadata(dst.join("old")).is_err(), "the deleted folder must leave the replica");
-    let version = summary["version_created"].as_str().expect("a version is kept before a deletion");
+    assert!(
+        std::fs::symlink_metadata(dst.join("old")).is_err(),
+        "the deleted folder must leave the replica"
+    );
+    let version = summary["version_created"]
+        .as_str()
+        .expect("a version is kept before a deletion");
     let kept = site.versions_dir("www").join(version);
     assert_eq!(read(kept.join("old/report.pdf")), b"the only copy of an old report");
     assert_eq!(read(kept.join("keep.txt")), b"keep");
@@ -568,7 +662,10 @@ fn directory_becomes_symlink() {
 
     let dst = site.target("www");
     assert!(lstat(dst.join("current")).file_type().is_symlink());
-    assert_eq!(std::fs::read_link(dst.join("current")).unwrap(), std::path::Path::new("releases/v2"));
+    assert_eq!(
+        std::fs::read_link(dst.join("current")).unwrap(),
+        std::path::Path::new("releases/v2")
+    );
     assert_same_tree(&src, &dst);
 }
 
@@ -605,7 +702,11 @@ fn symlink_becomes_directory() {
     let dst = site.target("www");
     assert!(lstat(dst.join("alias")).is_dir());
     assert_eq!(read(dst.join("alias/own")), b"a folder of its own now");
-    assert_eq!(read(dst.join("real/a")), b"a", "the old symlink's target must be untouched");
+    assert_eq!(
+        read(dst.join("real/a")),
+        b"a",
+        "the old symlink's target must be untouched"
+    );
     assert_same_tree(&src, &dst);
 }
 
@@ -650,7 +751,10 @@ fn mixed_tree_matches_exactly() {
     let site = Site::new();
     let src = site.source("www");
     write(src.join("public_html/index.php"), random_bytes(4, 3000));
-    write(src.join("public_html/wp-content/uploads/2024/01/big.jpg"), random_bytes(5, 3_000_000));
+    write(
+        src.join("public_html/wp-content/uploads/2024/01/big.jpg"),
+        random_bytes(5, 3_000_000),
+    );
     mkdir(src.join("public_html/wp-content/uploads/2024/02"));
     symlink("../public_html", src.join("logs-link"));
     hard_link(src.join("public_html/index.php"), src.join("index-copy.php"));

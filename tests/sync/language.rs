@@ -27,18 +27,31 @@ fn spanish_from_config_language() {
     let site = Site::new();
     write(site.source("www").join("a"), "a");
     let config = std::fs::read_to_string(site.config_path()).unwrap();
-    std::fs::write(site.config_path(), config.replacen("[site]\n", "[site]\nlanguage = \"es\"\n", 1)).unwrap();
+    std::fs::write(
+        site.config_path(),
+        config.replacen("[site]\n", "[site]\nlanguage = \"es\"\n", 1),
+    )
+    .unwrap();
 
     let mut cmd = std::process::Command::new(drkit_bin());
-    cmd.arg("--config").arg(site.config_path()).arg("sync").env("LANG", "C.UTF-8");
+    cmd.arg("--config")
+        .arg(site.config_path())
+        .arg("sync")
+        .env("LANG", "C.UTF-8");
     let out = spawn_command({
-        cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+        cmd.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
         cmd
     })
     .wait(DEFAULT_TIMEOUT);
 
     out.expect_code(0);
-    assert!(out.stdout.starts_with("www: archivos revisados: 1, cambiados: 1, borrados: 0, copiado: 1 B, tiempo: "), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .starts_with("www: archivos revisados: 1, cambiados: 1, borrados: 0, copiado: 1 B, tiempo: "),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]
@@ -47,18 +60,31 @@ fn english_sync_line_pinned() {
     write(site.source("www").join("a"), "abc");
     let out = site.drkit(&["sync"]);
     out.expect_code(0);
-    assert!(out.stdout.starts_with("www: files checked: 1, changed: 1, deleted: 0, copied: 3 B, time: "), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .starts_with("www: files checked: 1, changed: 1, deleted: 0, copied: 3 B, time: "),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]
 fn piped_stderr_has_no_colour_codes() {
     let site = Site::new();
-    nix::unistd::mkfifo(&site.source("www").join("pipe"), nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    nix::unistd::mkfifo(
+        &site.source("www").join("pipe"),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .unwrap();
     write(site.source("www").join("a"), "a");
 
     let out = site.drkit(&["sync"]);
 
     out.expect_code(0);
     assert!(out.stderr.contains("pipe"), "{}", out.stderr);
-    assert!(!out.stderr.contains('\u{1b}'), "stderr holds terminal escape codes:\n{:?}", out.stderr);
+    assert!(
+        !out.stderr.contains('\u{1b}'),
+        "stderr holds terminal escape codes:\n{:?}",
+        out.stderr
+    );
 }

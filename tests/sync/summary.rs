@@ -28,11 +28,20 @@ fn json_summary_counts_known_change() {
     assert_eq!(summary["files_changed"], 2);
     assert_eq!(summary["files_deleted"], 1);
     assert_eq!(summary["bytes_copied"], 1200 + 500);
-    assert!(summary["duration_ms"].is_u64(), "duration_ms: {}", summary["duration_ms"]);
-    let version = summary["version_created"].as_str().expect("version_created names the new version");
+    assert!(
+        summary["duration_ms"].is_u64(),
+        "duration_ms: {}",
+        summary["duration_ms"]
+    );
+    let version = summary["version_created"]
+        .as_str()
+        .expect("version_created names the new version");
     assert!(site.versions_dir("www").join(version).is_dir());
     assert_eq!(summary["versions_kept"], 1);
-    assert_eq!(Path::new(summary["versions_dir"].as_str().unwrap()), site.versions_dir("www"));
+    assert_eq!(
+        Path::new(summary["versions_dir"].as_str().unwrap()),
+        site.versions_dir("www")
+    );
     assert_eq!(summary["unstable"], serde_json::json!([]));
     assert_eq!(summary["errors"], serde_json::json!([]));
 
@@ -67,5 +76,8 @@ fn unknown_set_exit_2() {
     let site = Site::new();
     let out = site.drkit(&["sync", "nosuch"]);
     out.expect_code(2);
-    assert_eq!(out.stderr, "error: no sync set is named \"nosuch\"; the config defines: www\n");
+    assert_eq!(
+        out.stderr,
+        "error: no sync set is named \"nosuch\"; the config defines: www\n"
+    );
 }

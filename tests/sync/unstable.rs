@@ -18,7 +18,10 @@ const LOG_SIZE: usize = 64 << 20;
 /// or 120 s have passed.
 fn start_writer(path: std::path::PathBuf, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
     std::thread::spawn(move || {
-        let mut file = std::fs::OpenOptions::new().append(true).open(&path).expect("opening the log");
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .expect("opening the log");
         let deadline = Instant::now() + Duration::from_secs(120);
         let mut lines = 0u64;
         while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
@@ -76,19 +79,42 @@ fn growing_log_never_torn() {
 
     out.expect_code(0);
     let summary = out.json();
-    assert_eq!(summary["unstable"], serde_json::json!(["logs/access.log"]), "{}", out.stdout);
-    assert_eq!(read(site.target("www").join("index.php")), b"v2", "the other files must sync");
+    assert_eq!(
+        summary["unstable"],
+        serde_json::json!(["logs/access.log"]),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        read(site.target("www").join("index.php")),
+        b"v2",
+        "the other files must sync"
+    );
     assert_eq!(read(site.target("www").join("new.php")), b"new");
 
     // Every state of the replica's log, during and after the sync, is a
     // prefix of what the writer produced.
     let replica_log = read(site.target("www").join("logs/access.log"));
-    assert!(last.starts_with(&replica_log), "the replica holds a torn log ({} bytes)", replica_log.len());
+    assert!(
+        last.starts_with(&replica_log),
+        "the replica holds a torn log ({} bytes)",
+        replica_log.len()
+    );
     for (len, hash) in &seen {
-        assert!(*len <= last.len(), "the replica showed a log of {len} bytes, longer than the source's");
-        assert_eq!(hash_bytes(&last[..*len]), *hash, "the replica showed a torn log of {len} bytes during the sync");
+        assert!(
+            *len <= last.len(),
+            "the replica showed a log of {len} bytes, longer than the source's"
+        );
+        assert_eq!(
+            hash_bytes(&last[..*len]),
+            *hash,
+            "the replica showed a torn log of {len} bytes during the sync"
+        );
     }
-    assert!(find_names(&site.target("www"), ".drkit-tmp-").is_empty(), "temporary files left behind");
+    assert!(
+        find_names(&site.target("www"), ".drkit-tmp-").is_empty(),
+        "temporary files left behind"
+    );
 
     // Once the writer has stopped, the next sync carries the whole log.
     let after = site.sync_ok();
@@ -116,7 +142,9 @@ fn growing_new_log_not_copied_torn() {
     writer.join().expect("writer thread");
     out.expect_code(0);
     assert!(
-        out.stderr.contains("warning: error.log: kept changing while read; left as it was on the replica, tried again next sync"),
+        out.stderr.contains(
+            "warning: error.log: kept changing while read; left as it was on the replica, tried again next sync"
+        ),
         "stderr must name the unstable file:\n{}",
         out.stderr
     );
@@ -125,5 +153,8 @@ fn growing_new_log_not_copied_torn() {
         Ok(copy) => assert!(last.starts_with(&copy), "the replica holds a torn log"),
         Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::NotFound),
     }
-    assert!(find_names(&site.target("www"), ".drkit-tmp-").is_empty(), "temporary files left behind");
+    assert!(
+        find_names(&site.target("www"), ".drkit-tmp-").is_empty(),
+        "temporary files left behind"
+    );
 }

@@ -23,10 +23,19 @@ fn verify_finds_bit_rot() {
 
     out.expect_code(1);
     assert!(out.stdout.contains("  different: db/dump.sql\n"), "{}", out.stdout);
-    assert!(out.stdout.contains("www: the replica differs from the source (different: 1, missing: 0, extra: 0;"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("www: the replica differs from the source (different: 1, missing: 0, extra: 0;"),
+        "{}",
+        out.stdout
+    );
 
     site.sync_ok();
-    assert_eq!(read(&rotten), read(src.join("db/dump.sql")), "sync after verify must repair the file");
+    assert_eq!(
+        read(&rotten),
+        read(src.join("db/dump.sql")),
+        "sync after verify must repair the file"
+    );
     site.verify_ok();
 }
 
@@ -53,10 +62,23 @@ fn verify_json_lists_missing_and_extra() {
 
     let text = site.drkit(&["verify"]);
     text.expect_code(1);
-    assert!(text.stdout.contains("  missing on the replica: dir/b.txt\n"), "{}", text.stdout);
-    assert!(text.stdout.contains("  only on the replica: intruder.php\n"), "{}", text.stdout);
+    assert!(
+        text.stdout.contains("  missing on the replica: dir/b.txt\n"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout.contains("  only on the replica: intruder.php\n"),
+        "{}",
+        text.stdout
+    );
     assert!(text.stdout.contains("  different: c.txt\n"), "{}", text.stdout);
-    assert!(text.stdout.contains("the next `drkit sync www` copies the source's version of every file listed"), "{}", text.stdout);
+    assert!(
+        text.stdout
+            .contains("the next `drkit sync www` copies the source's version of every file listed"),
+        "{}",
+        text.stdout
+    );
 
     site.sync_ok();
     site.verify_ok();
@@ -79,7 +101,10 @@ fn verify_escapes_awkward_names() {
     assert!(out.stdout.contains("  different: caf\\xE9.txt\n"), "{}", out.stdout);
     assert!(out.stdout.contains("  different: new\\nline\n"), "{}", out.stdout);
     let json = site.drkit(&["verify", "--json"]);
-    assert_eq!(json.json()["mismatched"], serde_json::json!(["caf\\xE9.txt", "new\\nline"]));
+    assert_eq!(
+        json.json()["mismatched"],
+        serde_json::json!(["caf\\xE9.txt", "new\\nline"])
+    );
 }
 
 #[test]
@@ -126,7 +151,10 @@ fn same_size_same_second_synced() {
     set_mtime_ns(src.join("config.php"), 1_700_000_000_000_000_000);
     let summary = site.sync_ok();
 
-    assert_eq!(read(site.target("www").join("config.php")), b"define('DB_PASSWORD', 'bbbbbbbb');");
+    assert_eq!(
+        read(site.target("www").join("config.php")),
+        b"define('DB_PASSWORD', 'bbbbbbbb');"
+    );
     assert_eq!(summary["files_changed"], 1);
     site.verify_ok();
     assert_same_tree(&src, &site.target("www"));

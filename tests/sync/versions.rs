@@ -20,7 +20,9 @@ fn version_holds_previous_tree() {
     write(src.join("changed.txt"), "new content, longer");
     let summary = site.sync_ok();
 
-    let name = summary["version_created"].as_str().expect("a changing sync keeps a version");
+    let name = summary["version_created"]
+        .as_str()
+        .expect("a changing sync keeps a version");
     assert_eq!(site.versions("www"), vec![name.to_string()]);
     let version = site.versions_dir("www").join(name);
     assert!(
@@ -30,15 +32,25 @@ fn version_holds_previous_tree() {
 
     // The version equals the replica as it was before the sync.
     let diff = before.differences(&Tree::read(&version));
-    assert!(diff.is_empty(), "the version differs from the replica before the sync:\n{}", diff.join("\n"));
+    assert!(
+        diff.is_empty(),
+        "the version differs from the replica before the sync:\n{}",
+        diff.join("\n")
+    );
     assert_eq!(read(version.join("changed.txt")), b"old content");
     assert_eq!(read(site.target("www").join("changed.txt")), b"new content, longer");
 
     // Unchanged files are hard links to the replica's inodes; the changed one is not.
     let dst = site.target("www");
     assert_eq!(lstat(version.join("same.txt")).ino(), lstat(dst.join("same.txt")).ino());
-    assert_eq!(lstat(version.join("dir/same-too.bin")).ino(), lstat(dst.join("dir/same-too.bin")).ino());
-    assert_ne!(lstat(version.join("changed.txt")).ino(), lstat(dst.join("changed.txt")).ino());
+    assert_eq!(
+        lstat(version.join("dir/same-too.bin")).ino(),
+        lstat(dst.join("dir/same-too.bin")).ino()
+    );
+    assert_ne!(
+        lstat(version.join("changed.txt")).ino(),
+        lstat(dst.join("changed.txt")).ino()
+    );
     assert_same_tree(&src, &dst);
 }
 
@@ -47,7 +59,10 @@ fn first_sync_keeps_no_version() {
     let site = Site::new();
     write(site.source("www").join("a"), "a");
     let summary = site.sync_ok();
-    assert!(summary["version_created"].is_null(), "an empty replica has nothing to keep");
+    assert!(
+        summary["version_created"].is_null(),
+        "an empty replica has nothing to keep"
+    );
     assert!(site.versions("www").is_empty());
 }
 
@@ -65,7 +80,11 @@ fn no_change_sync_keeps_no_version() {
 
     assert!(summary["version_created"].is_null());
     assert_eq!(summary["files_changed"], 0);
-    assert_eq!(site.versions("www").len(), 1, "a sync that changed nothing must not add a version");
+    assert_eq!(
+        site.versions("www").len(),
+        1,
+        "a sync that changed nothing must not add a version"
+    );
 }
 
 #[test]
@@ -79,8 +98,17 @@ fn keep_versions_limits_count() {
     for round in 1..=4 {
         write(src.join("counter"), round.to_string());
         let summary = site.sync_ok();
-        created.push(summary["version_created"].as_str().expect("a version per changing sync").to_string());
-        assert!(site.versions("www").len() <= 2, "round {round}: {:?}", site.versions("www"));
+        created.push(
+            summary["version_created"]
+                .as_str()
+                .expect("a version per changing sync")
+                .to_string(),
+        );
+        assert!(
+            site.versions("www").len() <= 2,
+            "round {round}: {:?}",
+            site.versions("www")
+        );
         assert_eq!(summary["versions_kept"], site.versions("www").len());
     }
 
@@ -127,7 +155,11 @@ fn metadata_change_leaves_version_intact() {
     assert_eq!(lstat(site.target("www").join("a.php")).mode() & 0o7777, 0o600);
     assert_eq!(lstat(version.join("a.php")).mode() & 0o7777, 0o644);
     let diff = version_tree.differences(&Tree::read(&version));
-    assert!(diff.is_empty(), "a metadata change reached into an older version:\n{}", diff.join("\n"));
+    assert!(
+        diff.is_empty(),
+        "a metadata change reached into an older version:\n{}",
+        diff.join("\n")
+    );
     assert_same_tree(&src, &site.target("www"));
 }
 
@@ -139,7 +171,10 @@ fn versions_outside_replica() {
     site.sync_ok();
     write(src.join("a"), "2");
     site.sync_ok();
-    assert!(find_names(&site.target("www"), ".drkit").is_empty(), "drkit's own files must not appear inside the replica");
+    assert!(
+        find_names(&site.target("www"), ".drkit").is_empty(),
+        "drkit's own files must not appear inside the replica"
+    );
     assert_eq!(site.versions("www").len(), 1);
     site.verify_ok();
 }
