@@ -74,6 +74,15 @@ for i in $(seq "$RUNS"); do
   $M --group d-local --name "d. drkit sync after mutate, local" --runs 1 \
      --prepare "$RESET_D_DRKIT" -- "$DRKIT --config $CFG sync"
 done
+# Steady state: earlier versions stay, so every run also prunes the oldest.
+RESET_D_KEEP="rsync -a --delete $PRIS/ $DDR/ && rm -rf $OUTDIR/data && cp -a $OUTDIR/data-snapshot $OUTDIR/data && sync"
+for i in 1 2 3; do   # fill keep_versions = 3, so each timed run prunes one
+  bash -c "$RESET_D_KEEP" && $DRKIT --config "$CFG" sync >/dev/null
+done
+for i in $(seq "$RUNS"); do
+  $M --group d-local --name "d'. drkit sync after mutate, local, pruning a version" --runs 1 \
+     --prepare "$RESET_D_KEEP" -- "$DRKIT --config $CFG sync"
+done
 $DRKIT --config "$CFG" verify
 
 echo "restoring $SRC to the original tree"

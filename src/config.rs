@@ -48,6 +48,28 @@ const TEXTS: &[Row] = &[
         "añada la clave; README.es.md, \"Configuración\", lista todas las claves",
     ),
     (
+        "invalid_type",
+        "wrong type: found {found}, expected {expected}",
+        "tipo incorrecto: se encontró {found}, se esperaba {expected}",
+    ),
+    (
+        "fix_invalid_type",
+        "write the value in the expected form; README.md, \"Configuration\", shows an example of every key",
+        "escriba el valor en la forma esperada; README.es.md, \"Configuración\", muestra un ejemplo de cada clave",
+    ),
+    (
+        "type_string",
+        "text in quotes, such as \"60s\"",
+        "un texto entre comillas, como \"60s\"",
+    ),
+    (
+        "type_list",
+        "a list in brackets, such as [\"*.tmp\"]",
+        "una lista entre corchetes, como [\"*.tmp\"]",
+    ),
+    ("type_integer", "a whole number, such as 7", "un número entero, como 7"),
+    ("type_boolean", "true or false", "true o false"),
+    (
         "invalid_toml",
         "invalid TOML or value: {detail}",
         "TOML o valor no válido: {detail}",
@@ -80,8 +102,8 @@ const TEXTS: &[Row] = &[
     ),
     (
         "fix_duration",
-        "write a number with a unit (ms, s, m, h, d), such as \"15m\", \"60s\" or \"1h30m\"",
-        "escriba un número con su unidad (ms, s, m, h, d), como \"15m\", \"60s\" o \"1h30m\"",
+        "write a number above zero with a unit (ms, s, m, h, d), such as \"15m\", \"60s\" or \"1h30m\"",
+        "escriba un número mayor que cero con su unidad (ms, s, m, h, d), como \"15m\", \"60s\" o \"1h30m\"",
     ),
     ("path_empty", "the path is empty", "la ruta está vacía"),
     (
@@ -195,6 +217,18 @@ const TEXTS: &[Row] = &[
         "mantenga cada réplica fuera de todos los orígenes",
     ),
 ];
+
+/// Names the TOML type serde expected, in the user's language.
+fn describe_type(lang: Lang, expected: &str) -> String {
+    let key = match expected {
+        "a string" => "type_string",
+        "a sequence" => "type_list",
+        "i64" | "u32" | "u64" | "an integer" => "type_integer",
+        "a boolean" => "type_boolean",
+        _ => return expected.to_string(),
+    };
+    text(lang, key).to_string()
+}
 
 fn text(lang: Lang, key: &str) -> &'static str {
     i18n::text(TEXTS, lang, key)
@@ -458,23 +492,42 @@ impl Checker<'_> {
         if let Some(field) = detail.strip_prefix("missing field ") {
             return self.error(span, &key, "missing_key", &[("key", &field)], "fix_missing_key");
         }
+        if let Some(rest) = detail.strip_prefix("invalid type: ") {
+            let (found, expected) = rest.split_once(", expected ").unwrap_or((rest, ""));
+            let expected = describe_type(self.lang, expected);
+            return self.error(
+                span,
+                &key,
+                "invalid_type",
+                &[("found", &found), ("expected", &expected)],
+                "fix_invalid_type",
+            );
+        }
         self.error(span, &key, "invalid_toml", &[("detail", &detail)], "fix_invalid_toml")
     }
 
-    /// Returns the key written at byte offset `at`, or the table header when the
-    /// span points at a whole table.
+    /// Returns the dotted key written on the line holding byte offset `at`
+    /// ("targets.rpo"), or the table header when that line is a header.
     fn key_at(&self, at: usize) -> String {
-        let rest = &self.text[at.min(self.text.len())..];
-        let line = rest.lines().next().unwrap_or("").trim();
-        let key: String = line
-            .trim_start_matches('[')
-            .chars()
-            .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '-' || *c == '.')
-            .collect();
-        if key.is_empty() {
-            "(document)".to_string()
-        } else {
-            key
+        let at = at.min(self.text.len());
+        let line_start = self.text[..at].rfind('\n').map_or(0, |i| i + 1);
+        let line = self.text[line_start..].lines().next().unwrap_or("").trim();
+        let table = self.text[..line_start]
+            .lines()
+            .rev()
+            .map(str::trim)
+            .find(|l| l.starts_with('['))
+            .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string())
+            .unwrap_or_default();
+        if line.starts_with('[') {
+            return line.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+        }
+        let key = line.split('=').next().unwrap_or("").trim();
+        match (key.is_empty() || !line.contains('='), table.is_empty()) {
+            (true, true) => "(document)".to_string(),
+            (true, false) => table,
+            (false, true) => key.to_string(),
+            (false, false) => format!("{table}.{key}"),
         }
     }
 
@@ -862,17 +915,29 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            e.starts_with("/etc/drkit/drkit.toml:5:1: colour: unknown key `colour`"),
+            e.starts_with("/etc/drkit/drkit.toml:5:1: site.colour: unknown key `colour`"),
             "{e}"
         );
         assert!(e.contains("fix: remove the key"), "{e}");
     }
 
     #[test]
+    fn wrong_type_names_the_key() {
+        let text = "[site]\nname = \"w\"\ndata_dir = \"/d\"\nreport_dir = \"/r\"\n[targets]\nrpo = 60\n";
+        let e = parse(Path::new("c.toml"), text, Some(Lang::En))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("c.toml:6:7: targets.rpo: wrong type: found integer `60`, expected text in quotes"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn spanish_errors_when_the_file_asks() {
         let text = "[site]\nname = \"w\"\ndata_dir = \"/d\"\nreport_dir = \"/r\"\nlanguage = \"es\"\n[targets]\nrpo = \"60 segundos\"\n";
         let e = parse(Path::new("c.toml"), text, None).unwrap_err().to_string();
-        assert_eq!(e, "c.toml:7:7: targets.rpo: duración no válida \"60 segundos\"\n  solución: escriba un número con su unidad (ms, s, m, h, d), como \"15m\", \"60s\" o \"1h30m\"");
+        assert_eq!(e, "c.toml:7:7: targets.rpo: duración no válida \"60 segundos\"\n  solución: escriba un número mayor que cero con su unidad (ms, s, m, h, d), como \"15m\", \"60s\" o \"1h30m\"");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! in its doc comments; this table replaces each text when the language is
 //! Spanish. A unit test checks every command and option has a translation.
 
-use clap::Command;
+use clap::{Arg, ArgAction, Command};
 
 use crate::i18n::Lang;
 
@@ -42,13 +42,40 @@ pub fn localize(command: Command, lang: Lang) -> Command {
     if lang != Lang::Es {
         return command;
     }
-    let command = command
-        .help_template("{about-with-newline}\n{usage-heading} {usage}\n\n{all-args}{after-help}")
-        .next_help_heading("Opciones");
-    localize_one(command, "drkit").disable_help_subcommand(false)
+    let command = command.disable_version_flag(true).arg(
+        Arg::new("version")
+            .short('V')
+            .long("version")
+            .action(ArgAction::Version)
+            .help("Muestra la versión"),
+    );
+    localize_one(command, "drkit")
 }
 
 fn localize_one(mut command: Command, path: &str) -> Command {
+    // clap's own --help is replaced by one with a Spanish text.
+    command = command
+        .help_template("{about-with-newline}\nUso: {usage}\n\n{all-args}{after-help}")
+        .subcommand_help_heading("Comandos")
+        .disable_help_flag(true)
+        .arg(
+            Arg::new("help")
+                .short('h')
+                .long("help")
+                .action(ArgAction::Help)
+                .help("Muestra la ayuda"),
+        );
+    if path != "drkit" {
+        command = command.disable_version_flag(true);
+    }
+    let args: Vec<(String, bool)> = command
+        .get_arguments()
+        .map(|a| (a.get_id().to_string(), a.is_positional()))
+        .collect();
+    for (id, positional) in args {
+        let heading = if positional { "Argumentos" } else { "Opciones" };
+        command = command.mut_arg(&id, |a| a.help_heading(heading));
+    }
     for (cmd, arg, text) in HELP {
         if *cmd != path {
             continue;

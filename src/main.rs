@@ -37,7 +37,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Language of messages: en or es [default: the config's site.language, else LANG]
-    #[arg(long, global = true, value_name = "LANG")]
+    #[arg(long, global = true, value_name = "LANG", value_parser = parse_lang)]
     pub lang: Option<String>,
     /// Log more on stderr (-v: info, -vv: debug)
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -67,6 +67,14 @@ pub enum Command {
     /// Run one job inside `drkit run` (internal)
     #[command(hide = true)]
     JobExec(commands::run::JobExecArgs),
+}
+
+/// Accepts the languages drkit speaks ("en", "es", also with a region such as "es_MX").
+fn parse_lang(value: &str) -> Result<String, String> {
+    match i18n::Lang::from_code(value) {
+        Some(_) => Ok(value.to_string()),
+        None => Err(format!("unsupported language \"{value}\"; use en or es")),
+    }
 }
 
 fn main() -> std::process::ExitCode {

@@ -135,13 +135,16 @@ pub fn early_language(args: &[OsString]) -> Lang {
         .unwrap_or_else(Lang::from_env)
 }
 
+/// Name of the runs of commands started by hand rather than by `drkit run`.
+pub const MANUAL_RUN: &str = "manual";
+
 /// Returns the run that results of this process belong to: the one `drkit
 /// run` passed down, else a new run for this direct command.
 pub fn own_run(ctx: &Context, kind: &str) -> Option<RunId> {
     if ctx.run_id.is_some() {
         return ctx.run_id;
     }
-    match ctx.store.begin_run(kind, "cli") {
+    match ctx.store.begin_run(kind, MANUAL_RUN) {
         Ok(id) => Some(id),
         Err(e) => {
             tracing::error!(error = %e, "cannot record the run");

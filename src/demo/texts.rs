@@ -29,8 +29,8 @@ pub const TEXTS: &[Row] = &[
     ),
     (
         "not_demo_folder",
-        "{dir} already has content and no {marker} file, so `drkit demo` did not create it. The demo deletes and rebuilds its folder, so it only uses a new folder, an empty one, or one from an earlier demo run. Nothing was changed. Choose another folder: drkit demo DIR",
-        "{dir} ya tiene contenido y no contiene el archivo {marker}, así que no lo creó `drkit demo`. La demostración borra y reconstruye su carpeta, por eso solo usa una carpeta nueva, una vacía o una de una ejecución anterior. No se ha cambiado nada. Elija otra carpeta: drkit demo DIR",
+        "{dir} already has content but no {marker} file, so no earlier `drkit demo` run made it. The demo deletes and rebuilds its folder, so it only uses a new folder, an empty one, or one from an earlier demo run. Nothing was changed. Choose another folder: drkit demo DIR",
+        "{dir} ya tiene contenido pero no el archivo {marker}, así que no la creó una ejecución anterior de `drkit demo`. La demostración borra y reconstruye su carpeta, por eso solo usa una carpeta nueva, una vacía o una de una ejecución anterior. No se ha cambiado nada. Elija otra carpeta: drkit demo DIR",
     ),
     ("setup_failed", "the demo could not be prepared: {reason}", "no se pudo preparar la demostración: {reason}"),
     (

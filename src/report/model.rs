@@ -136,7 +136,7 @@ pub struct RunInfo {
     pub id: i64,
     /// "sync", "verify", "job", ...
     pub kind: String,
-    /// The job name, or "cli" for a command run by hand.
+    /// The job name, or "manual" for a command run by hand.
     pub name: String,
     #[serde(serialize_with = "utc")]
     pub started_at: DateTime<Utc>,

@@ -9,6 +9,7 @@
 //! go on.
 
 use std::collections::BTreeSet;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -318,7 +319,10 @@ fn fix_metadata(
     for item in metas {
         let key = &item.source.key;
         let final_path = roots.replica_path(key);
-        let result = if item.replica.nlink > 1 {
+        // The link count is read now, not at planning time: the version
+        // taken by this very sync links the file too.
+        let shared = std::fs::symlink_metadata(&final_path).map_or(true, |meta| meta.nlink() > 1);
+        let result = if shared {
             local::copy_to_temp(&final_path, &final_path, Some(&item.source))
                 .map_err(|e| std::io::Error::other(e.to_string()))
                 .and_then(|copy| {
@@ -333,7 +337,7 @@ fn fix_metadata(
         };
         match result {
             Ok(()) => {
-                if item.replica.nlink > 1 {
+                if shared {
                     copied.push(key.clone());
                 }
                 applied.files_changed += 1;

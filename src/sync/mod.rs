@@ -349,7 +349,6 @@ fn resolve_compares(store: &mut Store, set: &SyncSet, plan: &mut Plan) -> Result
                 if !plan::same_metadata(&source, &replica) {
                     plan.metas.push(MetaItem {
                         source,
-                        replica,
                         hash: Some(hash),
                     });
                 }

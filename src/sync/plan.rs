@@ -37,12 +37,10 @@ pub struct CompareItem {
     pub replica_hash: Option<[u8; 32]>,
 }
 
-/// A file, symlink or directory whose content is right but whose owner,
-/// mode or mtime differ.
+/// A file whose content is right but whose owner, mode or mtime differ.
 #[derive(Debug)]
 pub struct MetaItem {
     pub source: Entry,
-    pub replica: Entry,
     pub hash: Option<[u8; 32]>,
 }
 
@@ -343,7 +341,6 @@ fn decide_file(
             if !same_metadata(&s, &r) {
                 plan.metas.push(MetaItem {
                     source: s,
-                    replica: r,
                     hash: Some(a),
                 });
             }

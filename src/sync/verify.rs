@@ -21,7 +21,9 @@ pub struct VerifyReport {
     pub set: String,
     pub files_checked: u64,
     pub bytes_hashed: u64,
-    /// Present on both sides with different content or symlink target.
+    /// Present on both sides with different content or symlink target, or
+    /// with the same content and a different owner, mode or mtime (listed
+    /// with that note after the path).
     pub mismatched: Vec<String>,
     /// On the source but not on the replica.
     pub missing: Vec<String>,
@@ -72,6 +74,10 @@ pub fn verify_set(store: &mut Store, set: &SyncSet) -> Result<VerifyReport, Sync
     report.finished_at = crate::store::now_text();
     Ok(report)
 }
+
+/// Added to a listed path whose content matches but whose owner, mode or
+/// mtime differ.
+const METADATA_NOTE: &str = "owner, mode or mtime";
 
 /// Files hashed per round; bounds the memory of pending keys and cache rows.
 const CHUNK: usize = 8192;
@@ -187,6 +193,10 @@ fn hash_chunk(
                 report.bytes_hashed += source.size + replica.size;
                 if source_hash != replica_hash {
                     report.mismatched.push(display_key(&source.key));
+                } else if !super::plan::same_metadata(&source, &replica) {
+                    report
+                        .mismatched
+                        .push(format!("{} ({})", display_key(&source.key), METADATA_NOTE));
                 }
                 cache.upserts.push((Side::Source, source.to_row(Some(source_hash))));
                 cache.upserts.push((Side::Replica, replica.to_row(Some(replica_hash))));

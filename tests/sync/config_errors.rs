@@ -32,7 +32,7 @@ fn unknown_key_is_pinned() {
     assert_eq!(
         out.stderr,
         format!(
-            "error: {}:5:1: colour: unknown key `colour`; the keys accepted here are `name`, `data_dir`, `report_dir`, `language`\n  fix: remove the key or correct its spelling\n",
+            "error: {}:5:1: site.colour: unknown key `colour`; the keys accepted here are `name`, `data_dir`, `report_dir`, `language`\n  fix: remove the key or correct its spelling\n",
             config_path(&site)
         )
     );
@@ -44,7 +44,7 @@ fn bad_duration_is_pinned() {
     assert_eq!(
         out.stderr,
         format!(
-            "error: {}:7:7: targets.rpo: invalid duration \"60 seconds\"\n  fix: write a number with a unit (ms, s, m, h, d), such as \"15m\", \"60s\" or \"1h30m\"\n",
+            "error: {}:7:7: targets.rpo: invalid duration \"60 seconds\"\n  fix: write a number above zero with a unit (ms, s, m, h, d), such as \"15m\", \"60s\" or \"1h30m\"\n",
             config_path(&site)
         )
     );
@@ -159,7 +159,7 @@ fn config_check_rejects_too() {
     let out = site.drkit(&["config", "check"]);
     out.expect_code(2);
     assert!(
-        out.stderr.contains(":5:1: colour: unknown key `colour`"),
+        out.stderr.contains(":5:1: site.colour: unknown key `colour`"),
         "{}",
         out.stderr
     );

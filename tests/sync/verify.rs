@@ -75,7 +75,7 @@ fn verify_json_lists_missing_and_extra() {
     assert!(text.stdout.contains("  different: c.txt\n"), "{}", text.stdout);
     assert!(
         text.stdout
-            .contains("the next `drkit sync www` copies the source's version of every file listed"),
+            .contains("the next `drkit sync www` makes the replica equal to the source again"),
         "{}",
         text.stdout
     );

@@ -164,6 +164,39 @@ fn metadata_change_leaves_version_intact() {
 }
 
 #[test]
+fn first_version_keeps_old_mode_and_owner() {
+    // Regression: the version taken by the same sync that changes only the
+    // mode or owner shared the replica's inode, which was then changed in place.
+    let site = Site::new();
+    let src = site.source("www");
+    write(src.join("f1"), "one");
+    write(src.join("f2"), "two");
+    chmod(src.join("f1"), 0o644);
+    site.sync_ok();
+
+    chmod(src.join("f1"), 0o600);
+    std::os::unix::fs::chown(src.join("f2"), Some(4321), Some(4321)).unwrap();
+    site.sync_ok();
+
+    let versions = site.versions("www");
+    assert_eq!(versions.len(), 1);
+    let version = site.versions_dir("www").join(&versions[0]);
+    assert_eq!(
+        lstat(version.join("f1")).mode() & 0o7777,
+        0o644,
+        "the version must keep the old mode"
+    );
+    assert_eq!(
+        lstat(version.join("f2")).uid(),
+        0,
+        "the version must keep the old owner"
+    );
+    assert_eq!(lstat(site.target("www").join("f1")).mode() & 0o7777, 0o600);
+    assert_eq!(lstat(site.target("www").join("f2")).uid(), 4321);
+    assert_same_tree(&src, &site.target("www"));
+}
+
+#[test]
 fn versions_outside_replica() {
     let site = Site::new();
     let src = site.source("www");
