@@ -185,8 +185,7 @@ fn copy_files(
             .par_iter()
             .map(|item| local::copy_to_temp(&roots.source_path(&item.key), &roots.replica_path(&item.key), None))
             .collect();
-        if std::env::var_os("DRKIT_EXPERIMENT_NOSYNC").is_some() {
-        } else if let Err(e) = local::sync_filesystem(roots.replica) {
+        if let Err(e) = local::sync_filesystem(roots.replica) {
             applied.errors.push((
                 roots.replica.display().to_string(),
                 format!("flush to disk failed: {e}"),
