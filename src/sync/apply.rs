@@ -25,7 +25,7 @@ const BATCH_FILES: usize = 4096;
 /// Bytes per batch between two flushes.
 const BATCH_BYTES: u64 = 512 << 20;
 
-/// What applying a plan did.
+/// Counts and problems of one applied plan.
 #[derive(Debug, Default)]
 pub struct Applied {
     pub files_changed: u64,
@@ -357,7 +357,7 @@ fn fix_metadata(
     copied
 }
 
-/// Restores owner, mode and mtime of every directory that changed or holds
+/// Restores owner, mode and mtime of every directory that changed or contains
 /// a change, deepest first, and of the replica root.
 fn fix_dir_metadata(roots: &Roots, plan: &Plan, touched: &BTreeSet<Box<[u8]>>, applied: &mut Applied) {
     let mut dirs: BTreeSet<&[u8]> = touched.iter().map(|k| &**k).collect();

@@ -3,9 +3,10 @@
 //!
 //! Public API: `sync_set` and `verify_set`, each returning a summary that
 //! the command layer prints and stores. Unchanged files are recognised by
-//! `lstat` (size, mtime, ctime, inode) against the manifest cache; files
-//! whose stat changed are hashed with BLAKE3 in parallel before anything is
-//! copied, so a touched but unchanged file costs a read, never a write.
+//! `lstat` against the manifest cache: size, mtime, ctime and inode on the
+//! source, the same without ctime on the replica. Files whose stat changed
+//! are hashed with BLAKE3 in parallel before anything is copied, so a
+//! touched but unchanged file costs a read, never a write.
 
 pub mod apply;
 pub mod entry;
@@ -71,7 +72,7 @@ pub struct ItemError {
     pub error: String,
 }
 
-/// What one sync of a set did; printed with `--json` and stored as the result.
+/// Summary of one sync of a set, printed with `--json` and stored as the result.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SyncSummary {
     pub set: String,
