@@ -82,14 +82,46 @@ const METADATA_NOTE: &str = "owner, mode or mtime";
 /// Files hashed per round; bounds the memory of pending keys and cache rows.
 const CHUNK: usize = 8192;
 
-/// Merges the two walks. Files present on both sides are hashed in
-/// parallel chunks and their fresh hashes stored; everything else is
-/// decided from the walk alone.
+/// Compares the trees while a second connection to the state database
+/// stores the fresh hashes, so the writes overlap with the hashing.
 fn compare_trees(
     store: &mut Store,
     set: &SyncSet,
     excludes: &walk::Excludes,
     report: &mut VerifyReport,
+) -> Result<(), SyncError> {
+    let data_dir = store.path().parent().unwrap_or(Path::new(".")).to_path_buf();
+    std::thread::scope(|scope| {
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<ManifestWriter>(2);
+        let writer = scope.spawn(move || write_manifest(&data_dir, &set.name, receiver));
+        let compared = merge_and_hash(set, excludes, report, &sender);
+        drop(sender);
+        let written = writer.join().expect("the manifest writer does not panic");
+        compared.and(written.map_err(SyncError::from))
+    })
+}
+
+/// Applies every batch of manifest changes received, in order.
+fn write_manifest(
+    data_dir: &Path,
+    set: &str,
+    receiver: std::sync::mpsc::Receiver<ManifestWriter>,
+) -> Result<(), crate::store::StoreError> {
+    let mut store = Store::open(data_dir)?;
+    for changes in receiver {
+        store.manifest_apply(set, &changes)?;
+    }
+    Ok(())
+}
+
+/// Merges the two walks. Files present on both sides are hashed in
+/// parallel chunks and their fresh hashes sent to the manifest writer;
+/// everything else is decided from the walk alone.
+fn merge_and_hash(
+    set: &SyncSet,
+    excludes: &walk::Excludes,
+    report: &mut VerifyReport,
+    manifest: &std::sync::mpsc::SyncSender<ManifestWriter>,
 ) -> Result<(), SyncError> {
     let replica_items: Box<dyn Iterator<Item = WalkItem>> = if set.target.is_dir() {
         Box::new(walk::walk_in_background(
@@ -131,10 +163,10 @@ fn compare_trees(
             }
         }
         if pending.len() == CHUNK {
-            hash_chunk(store, set, std::mem::take(&mut pending), report)?;
+            hash_chunk(manifest, set, std::mem::take(&mut pending), report);
         }
     }
-    hash_chunk(store, set, pending, report)?;
+    hash_chunk(manifest, set, pending, report);
     drop(source);
     drop(replica);
     report.errors.extend(source_errors);
@@ -169,13 +201,13 @@ fn same_link_target(set: &SyncSet, key: &[u8]) -> bool {
 }
 
 /// Hashes both sides of every key in parallel, records mismatches and
-/// stores the fresh hashes in the manifest.
+/// sends the fresh hashes to the manifest writer.
 fn hash_chunk(
-    store: &mut Store,
+    manifest: &std::sync::mpsc::SyncSender<ManifestWriter>,
     set: &SyncSet,
     keys: Vec<Box<[u8]>>,
     report: &mut VerifyReport,
-) -> Result<(), SyncError> {
+) {
     let outcomes: Vec<PairOutcome> = keys
         .into_par_iter()
         .map(|key| hash_pair(&set.source, &set.target, key))
@@ -207,8 +239,9 @@ fn hash_chunk(
             }),
         }
     }
-    store.manifest_apply(&set.name, &cache)?;
-    Ok(())
+    // A send fails only when the writer stopped on an error, which
+    // compare_trees reports after joining it.
+    let _ = manifest.send(cache);
 }
 
 enum PairOutcome {
