@@ -79,12 +79,24 @@ fn growing_log_never_torn() {
 
     out.expect_code(0);
     let summary = out.json();
-    assert_eq!(
-        summary["unstable"],
-        serde_json::json!(["logs/access.log"]),
-        "{}",
-        out.stdout
-    );
+    let reported = summary["unstable"].as_array().is_some_and(|a| !a.is_empty());
+    if reported {
+        assert_eq!(
+            summary["unstable"],
+            serde_json::json!(["logs/access.log"]),
+            "{}",
+            out.stdout
+        );
+    } else {
+        // The copy threads can keep the writer off both cores long enough
+        // for one attempt to read the whole log between two appends; the
+        // log is then copied whole, which the prefix check below confirms.
+        assert!(
+            read(site.target("www").join("logs/access.log")).len() > initial.len(),
+            "a log that was not reported as unstable must have been copied: {}",
+            out.stdout
+        );
+    }
     assert_eq!(
         read(site.target("www").join("index.php")),
         b"v2",
@@ -141,14 +153,19 @@ fn growing_new_log_not_copied_torn() {
     stop.store(true, Ordering::Relaxed);
     writer.join().expect("writer thread");
     out.expect_code(0);
-    assert!(
-        out.stderr.contains(
-            "warning: error.log: kept changing while read; left as it was on the replica, tried again next sync"
-        ),
-        "stderr must name the unstable file:\n{}",
-        out.stderr
-    );
+    let warned = out
+        .stderr
+        .contains("warning: error.log: kept changing while read; left as it was on the replica, tried again next sync");
     let last = read(&log);
+    if !warned {
+        // One attempt read the whole log between two appends, so it was
+        // copied whole; the prefix check below confirms it is not torn.
+        assert!(
+            site.target("www").join("error.log").exists(),
+            "a log that was not reported as unstable must have been copied:\n{}",
+            out.stderr
+        );
+    }
     match std::fs::read(site.target("www").join("error.log")) {
         Ok(copy) => assert!(last.starts_with(&copy), "the replica holds a torn log"),
         Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::NotFound),
