@@ -20,11 +20,7 @@ pub fn render(status: &DrStatus, day: &DayActivity, lang: Lang) -> String {
         header {
             p { a href="../index.html" { (text(lang, "back_to_dashboard")) } }
             h1 { (title) }
-            p { (text(lang, "generated")) " " (layout::time(status.generated_at)) }
-            p {
-                (text(lang, "targets")) ": RTO " (format_duration(status.targets.rto))
-                ", RPO " (format_duration(status.targets.rpo))
-            }
+            (layout::generated_and_targets(status, lang))
         }
         main {
             (layout::verdict(lang, &status.problems(), status.targets.rpo))

@@ -17,11 +17,7 @@ pub fn render(status: &DrStatus, lang: Lang, daily_pages: &[String]) -> String {
     let body = html! {
         header {
             h1 { (title) }
-            p { (text(lang, "generated")) " " (layout::time(status.generated_at)) }
-            p {
-                (text(lang, "targets")) ": RTO " (format_duration(status.targets.rto))
-                ", RPO " (format_duration(status.targets.rpo))
-            }
+            (layout::generated_and_targets(status, lang))
         }
         main {
             (layout::verdict(lang, &status.problems(), status.targets.rpo))

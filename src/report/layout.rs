@@ -40,6 +40,18 @@ pub fn page(lang: Lang, title: &str, body: Markup) -> Markup {
     }
 }
 
+/// Renders the two header lines every page shares: when it was generated,
+/// and the RTO and RPO targets.
+pub fn generated_and_targets(status: &super::model::DrStatus, lang: Lang) -> Markup {
+    html! {
+        p { (text(lang, "generated")) " " (time(status.generated_at)) }
+        p {
+            (text(lang, "targets")) ": RTO " (format_duration(status.targets.rto))
+            ", RPO " (format_duration(status.targets.rpo))
+        }
+    }
+}
+
 /// Shows `time` in the local zone, with the UTC time in the title attribute
 /// and in `datetime`.
 pub fn time(time: DateTime<Utc>) -> Markup {
