@@ -15,7 +15,7 @@ use crate::config::SyncSet;
 use crate::store::{ManifestWriter, Side, Store};
 use crate::transport::local;
 
-/// What a verify found; printed with `--json` and stored as the result.
+/// Findings of one verify of a set, printed with `--json` and stored as the result.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct VerifyReport {
     pub set: String,
@@ -115,8 +115,8 @@ fn write_manifest(
 }
 
 /// Merges the two walks. Files present on both sides are hashed in
-/// parallel chunks and their fresh hashes sent to the manifest writer;
-/// everything else is decided from the walk alone.
+/// parallel chunks, and their fresh hashes go to the manifest writer.
+/// Everything else is decided from the walk alone.
 fn merge_and_hash(
     set: &SyncSet,
     excludes: &walk::Excludes,
