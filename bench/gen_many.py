@@ -2,8 +2,8 @@
 """Create a tree of many small files for the memory benchmark.
 
 usage: gen_many.py DEST [--files 1000000] [--per-dir 100]
-Files hold 0-200 bytes of deterministic text; directories are two levels
-deep (d0000/d00/f00000.txt) so paths have a realistic length."""
+Files hold 11 to 217 bytes of deterministic PHP-like text. Folders are two
+levels deep (d0000/s00/page-0000000.php), so paths have a realistic length."""
 import argparse
 import os
 import random

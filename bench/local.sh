@@ -72,10 +72,10 @@ fi
 
 python3 "$SHARED/mutate_tree.py" "$SRC" --manifest "$OUTDIR/mutate-manifest.json"
 find "$SRC" -type f -print0 | xargs -0 cat > /dev/null
-# The versions of earlier runs are moved aside rather than deleted: on
-# ext4 without a journal, creating inodes right after deleting many is slow
-# (the allocator skips recently deleted ones), which would charge the
-# prepare step's deletions to the timed run. They are deleted at the end.
+# The versions of earlier runs are moved aside rather than deleted. On this
+# VM's ext4, creating inodes right after deleting many was slow, because the
+# allocator skips recently deleted ones (seen with perf). Deleting here would
+# charge the prepare step's deletions to the timed run. The end deletes them.
 TRASH=$DATA/.bench-trash
 mkdir -p "$TRASH"
 RESET_D_DRKIT="rsync -a --delete $PRIS/ $DDR/ && { [ ! -d $VERS ] || mv $VERS $TRASH/\$(date +%s%N); } && rm -rf $OUTDIR/data && cp -a $OUTDIR/data-snapshot $OUTDIR/data && sync"

@@ -244,7 +244,7 @@ fn read_error_text(lang: Lang, path: &Path, error: &std::io::Error) -> String {
     format!("{problem}\n  {}: {}", text(lang, "fix_label"), text(lang, "fix_read"))
 }
 
-/// Where the config is read from when neither `--config` nor `DRKIT_CONFIG` is set.
+/// Config path used when neither `--config` nor `DRKIT_CONFIG` is set.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/drkit/drkit.toml";
 
 /// A validated configuration.
@@ -421,7 +421,7 @@ pub fn resolve_path(flag: Option<&Path>) -> PathBuf {
 }
 
 /// Reads and validates the config at `path`. Errors are written in `lang`
-/// when given, else in the language the file asks for, else from LANG.
+/// when given, else in the file's `site.language`, else from LANG.
 pub fn load(path: &Path, lang: Option<Lang>) -> Result<Config, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_path_buf(),

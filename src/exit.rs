@@ -1,6 +1,6 @@
 //! Process exit codes, the same for every command.
 
-/// How a drkit process ends.
+/// Outcome of a drkit process, as its exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
     /// Everything asked for was done.

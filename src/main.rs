@@ -1,7 +1,7 @@
 //! drkit: disaster recovery for Webmin/Virtualmin hosting servers.
 //!
-//! This file holds the command line (clap derive) and dispatches each
-//! command to `commands`; the work lives in the capability modules.
+//! This file defines the command line (clap derive) and dispatches each
+//! command to `commands`. The work lives in the capability modules.
 
 mod commands;
 mod config;

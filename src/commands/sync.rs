@@ -167,8 +167,8 @@ pub fn sync_error_text(lang: Lang, e: &SyncError) -> String {
     }
 }
 
-/// Returns the sets named on the command line, or all; prints an error and
-/// returns None when a name is unknown or the config has no set.
+/// Returns the sets named on the command line, or all sets. Prints an error
+/// and returns None when a name is unknown or the config has no set.
 pub fn select_sets(ctx: &Context, names: &[String]) -> Option<Vec<SyncSet>> {
     let all = &ctx.config.sets;
     if all.is_empty() {

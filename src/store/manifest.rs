@@ -13,7 +13,7 @@ use rusqlite::{params, Connection, OpenFlags};
 
 use super::{Store, StoreError};
 
-/// Which tree of a set a manifest row describes.
+/// Tree of a set that a manifest row describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
     Source = 0,

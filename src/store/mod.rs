@@ -1,11 +1,11 @@
 //! The SQLite state database (`<data_dir>/drkit.db`).
 //!
 //! Schema and locking:
-//! - Migrations are an append-only list; `PRAGMA user_version` holds how many
-//!   have run. They run in one `BEGIN EXCLUSIVE` transaction, so two drkit
+//! - Migrations are an append-only list, and `PRAGMA user_version` stores
+//!   how many have run. They run in one `BEGIN EXCLUSIVE` transaction, so two drkit
 //!   processes starting at once cannot both migrate.
 //! - WAL journal with a 30 s busy timeout: many short-lived drkit processes
-//!   (cron jobs, the watch wrapper, a person) read while one writes.
+//!   (cron jobs, a person) read while one writes.
 //! - `runs`: one row per invocation of a job or command, with its outcome.
 //! - `results`: what a run produced per subject (a sync set, a verify), as JSON.
 //! - `manifest`: per set and side, the last known state of every entry, keyed
@@ -80,7 +80,7 @@ impl RunStatus {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RunRow {
     pub id: RunId,
-    /// What ran: "job", "sync", "verify", "report", "demo".
+    /// Kind of work: "job", "sync", "verify" or "command".
     pub kind: String,
     /// The job name, or the command for direct invocations.
     pub name: String,
@@ -169,9 +169,9 @@ impl Store {
             source,
         })?;
         let path = data_dir.join("drkit.db");
-        // Switching to WAL and migrating fail with "database is locked",
-        // without waiting, while another process does the same on a new
-        // database; this lock makes concurrent first opens take turns.
+        // Switching to WAL and migrating fail at once with "database is
+        // locked" while another process does the same on a new database.
+        // This lock makes concurrent first opens take turns.
         let _opening = lock_for_open(data_dir).map_err(|source| StoreError::DataDir {
             path: data_dir.to_path_buf(),
             source,

@@ -1,4 +1,4 @@
-//! One file-system entry as a sync sees it: its key and its `lstat` fields.
+//! One file-system entry of a sync: its key and its `lstat` fields.
 
 use std::ffi::OsStr;
 use std::fs::Metadata;
@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::store::ManifestRow;
 
-/// What an entry is. The numbers are stored in the manifest.
+/// Kind of an entry. The numbers are stored in the manifest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EntryKind {
     Dir = 0,
@@ -73,7 +73,7 @@ impl Entry {
         }
     }
 
-    /// Builds an entry that knows only its key and kind, from a directory listing.
+    /// Builds an entry with only its key and kind set, from a directory listing.
     pub fn from_file_type(key: Box<[u8]>, file_type: std::fs::FileType) -> Entry {
         use std::os::unix::fs::FileTypeExt;
         let kind = if file_type.is_dir() {

@@ -239,8 +239,8 @@ fn hash_chunk(
             }),
         }
     }
-    // A send fails only when the writer stopped on an error, which
-    // compare_trees reports after joining it.
+    // A send fails only after the writer thread stopped on an error.
+    // compare_trees returns that error once it has joined the thread.
     let _ = manifest.send(cache);
 }
 

@@ -3,8 +3,8 @@
 //! Siblings are visited in byte order of their names and parents before
 //! children, so the keys come out in the same order as the manifest table.
 //! Symlinks are never followed. Excluded entries and drkit's own temporary
-//! files are left out; a directory that cannot be read is reported as an
-//! error item and the walk goes on.
+//! files are left out. A directory that cannot be read becomes an error
+//! item, and the walk goes on.
 
 use std::path::{Path, PathBuf};
 
@@ -79,7 +79,7 @@ pub enum WalkItem {
     StaleTemp(PathBuf),
 }
 
-/// What a walk reads of each entry.
+/// Level of detail a walk reads of each entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Detail {
     /// `lstat` of every entry.

@@ -1,9 +1,9 @@
 //! File-system primitives for writing a replica safely.
 //!
 //! A file reaches its final name only by `rename` of a complete temporary
-//! file in the same directory whose data has been flushed to disk first, so
-//! a crash at any point leaves either the old or the new content under the
-//! final name.
+//! file in the same directory, and only after its data is flushed to disk.
+//! A crash at any point therefore leaves the old or the new content under
+//! the final name.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
@@ -149,8 +149,9 @@ fn copy_and_hash(mut input: &File, mut output: &File, buffer: &mut [u8]) -> std:
 }
 
 /// Copies the first `size` bytes of `input` in chunks on several threads,
-/// then hashes what `output` holds, so the hash describes the bytes written.
-/// A source that shrinks meanwhile yields fewer bytes, which the caller sees.
+/// then hashes what `output` contains, so the hash describes the bytes written.
+/// A source that shrinks meanwhile yields fewer bytes than `size`, and the
+/// caller compares the count with the source's stat.
 fn copy_in_parallel(input: &File, output: &File, size: u64) -> std::io::Result<([u8; 32], u64)> {
     use rayon::prelude::*;
     use std::os::unix::fs::FileExt;
@@ -178,8 +179,8 @@ fn copy_in_parallel(input: &File, output: &File, size: u64) -> std::io::Result<(
     Ok((hash_open_file(output, size)?, copied))
 }
 
-/// Hashes the file at `path` and returns the hash with the `lstat` entry
-/// taken while it was open; retried when the file changes while it is read.
+/// Hashes the file at `path` and returns the hash with the metadata of the
+/// open file. A file that changes while it is read is hashed again.
 pub fn hash_file(path: &Path) -> Result<([u8; 32], std::fs::Metadata), FileError> {
     for _ in 0..READ_ATTEMPTS {
         let input = open_for_read(path)?;
@@ -229,8 +230,8 @@ fn hash_open_file(mut input: &File, size: u64) -> std::io::Result<[u8; 32]> {
 #[allow(unsafe_code)]
 fn map_window(file: &File, offset: u64, len: usize) -> std::io::Result<memmap2::Mmap> {
     // NOTE: a file truncated by another process while it is mapped makes the
-    // kernel send SIGBUS, which ends drkit like a crash; the replica stays
-    // consistent because nothing is renamed before its copy is complete.
+    // kernel send SIGBUS, which ends drkit like a crash. The replica stays
+    // consistent, because nothing is renamed before its copy is complete.
     // SAFETY: the mapping is read-only and private to this function's caller.
     // If another process truncates the file meanwhile, reading the lost pages
     // raises SIGBUS; a concurrent write only changes the bytes hashed, which

@@ -1,5 +1,5 @@
-//! How a replica is reached. This release writes to a local directory; the
-//! primitives here (temporary files, durable renames, metadata) are the ones
-//! any replica side uses.
+//! Access to a replica. This release writes to a local directory. The
+//! primitives here (temporary files, durable renames, metadata) serve any
+//! replica side.
 
 pub mod local;

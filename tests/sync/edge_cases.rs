@@ -475,7 +475,7 @@ fn awkward_names_arrive_byte_for_byte() {
     );
     assert_same_tree(&src, &dst);
 
-    // A second sync sees nothing to do: the names match their cache rows.
+    // A second sync finds nothing to do, because the names match their cache rows.
     let again = site.sync_ok();
     assert_eq!(again["files_changed"], 0);
     assert!(again["version_created"].is_null());

@@ -89,8 +89,8 @@ fn growing_log_never_torn() {
         );
     } else {
         // The copy threads can keep the writer off both cores long enough
-        // for one attempt to read the whole log between two appends; the
-        // log is then copied whole, which the prefix check below confirms.
+        // for one attempt to read the whole log between two appends. The
+        // log is then copied whole, and the prefix check below confirms it.
         assert!(
             read(site.target("www").join("logs/access.log")).len() > initial.len(),
             "a log that was not reported as unstable must have been copied: {}",
