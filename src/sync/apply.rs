@@ -37,24 +37,66 @@ pub struct Applied {
     pub errors: Vec<(String, String)>,
 }
 
-/// The two roots a plan is applied between.
+/// Where the content of copied files, the targets of new symlinks and the
+/// metadata of the source root come from: the local source folder, or the
+/// primary on the other end of an agent connection.
+pub trait ContentSource {
+    /// Most files and bytes written between two flushes.
+    fn batch_limits(&self) -> (usize, u64) {
+        (BATCH_FILES, BATCH_BYTES)
+    }
+
+    /// Writes every item to a new temporary file beside its final path
+    /// under `replica`, in order, with the source's owner, mode and mtime.
+    fn fetch(&mut self, items: &[CopyItem], replica: &Path) -> Vec<Result<local::TempCopy, FileError>>;
+
+    /// The target of the source symlink at `key`.
+    fn link_target(&mut self, key: &[u8]) -> std::io::Result<PathBuf>;
+
+    /// Owner, mode and mtime of the source root, when it can be read.
+    fn root_entry(&mut self) -> Option<Entry>;
+}
+
+/// Content read from a source folder on this machine.
+pub struct LocalSource<'a> {
+    pub root: &'a Path,
+}
+
+impl ContentSource for LocalSource<'_> {
+    fn fetch(&mut self, items: &[CopyItem], replica: &Path) -> Vec<Result<local::TempCopy, FileError>> {
+        items
+            .par_iter()
+            .map(|item| {
+                let relative = relative_from_key(&item.key);
+                local::copy_to_temp(&self.root.join(&relative), &replica.join(&relative), None)
+            })
+            .collect()
+    }
+
+    fn link_target(&mut self, key: &[u8]) -> std::io::Result<PathBuf> {
+        std::fs::read_link(self.root.join(relative_from_key(key)))
+    }
+
+    fn root_entry(&mut self) -> Option<Entry> {
+        let meta = std::fs::symlink_metadata(self.root).ok()?;
+        Some(Entry::from_metadata(Box::default(), &meta))
+    }
+}
+
+/// The replica root a plan is applied to, and where its content comes from.
 pub struct Roots<'a> {
-    pub source: &'a Path,
+    pub source: &'a mut dyn ContentSource,
     pub replica: &'a Path,
 }
 
 impl Roots<'_> {
-    fn source_path(&self, key: &[u8]) -> PathBuf {
-        self.source.join(relative_from_key(key))
-    }
-
     fn replica_path(&self, key: &[u8]) -> PathBuf {
         self.replica.join(relative_from_key(key))
     }
 }
 
 /// Applies `plan` and records every change in the manifest of `set` as it goes.
-pub fn apply(store: &mut Store, set: &str, roots: &Roots, mut plan: Plan) -> Result<Applied, StoreError> {
+pub fn apply(store: &mut Store, set: &str, roots: &mut Roots, mut plan: Plan) -> Result<Applied, StoreError> {
     let mut applied = Applied::default();
     let mut touched_dirs: BTreeSet<Box<[u8]>> = BTreeSet::new();
 
@@ -166,25 +208,23 @@ fn make_dirs(roots: &Roots, dirs: &[Entry], applied: &mut Applied, touched: &mut
 fn copy_files(
     store: &mut Store,
     set: &str,
-    roots: &Roots,
+    roots: &mut Roots,
     copies: Vec<CopyItem>,
     applied: &mut Applied,
     touched: &mut BTreeSet<Box<[u8]>>,
 ) -> Result<Vec<Box<[u8]>>, StoreError> {
     let mut copied = Vec::new();
     let mut start = 0;
+    let (batch_files, batch_bytes) = roots.source.batch_limits();
     while start < copies.len() {
         let mut end = start;
         let mut bytes = 0;
-        while end < copies.len() && end - start < BATCH_FILES && (bytes < BATCH_BYTES || end == start) {
+        while end < copies.len() && end - start < batch_files && (bytes < batch_bytes || end == start) {
             bytes += copies[end].size;
             end += 1;
         }
         let batch = &copies[start..end];
-        let results: Vec<Result<local::TempCopy, FileError>> = batch
-            .par_iter()
-            .map(|item| local::copy_to_temp(&roots.source_path(&item.key), &roots.replica_path(&item.key), None))
-            .collect();
+        let results = roots.source.fetch(batch, roots.replica);
         if let Err(e) = local::sync_filesystem(roots.replica) {
             applied.errors.push((
                 roots.replica.display().to_string(),
@@ -234,7 +274,10 @@ fn finish_copy(
     }
     applied.files_changed += 1;
     applied.bytes_copied += copy.bytes;
-    let source = Entry::from_metadata(key.clone(), &copy.source_meta);
+    let source = Entry {
+        key: key.clone(),
+        ..copy.source
+    };
     cache.upserts.push((Side::Source, source.to_row(Some(copy.hash))));
     if let Ok(meta) = std::fs::symlink_metadata(&final_path) {
         cache.upserts.push((
@@ -276,7 +319,7 @@ fn link_files(
 }
 
 fn make_symlinks(
-    roots: &Roots,
+    roots: &mut Roots,
     links: &[(Entry, Option<Entry>)],
     applied: &mut Applied,
     touched: &mut BTreeSet<Box<[u8]>>,
@@ -284,7 +327,9 @@ fn make_symlinks(
     for (source, _) in links {
         let final_path = roots.replica_path(&source.key);
         let temp = local::temp_path(&final_path);
-        let result = std::fs::read_link(roots.source_path(&source.key))
+        let result = roots
+            .source
+            .link_target(&source.key)
             .and_then(|target| std::os::unix::fs::symlink(target, &temp))
             .and_then(|()| local::apply_path_metadata(&temp, source, true))
             .and_then(|()| std::fs::rename(&temp, &final_path));
@@ -359,16 +404,16 @@ fn fix_metadata(
 
 /// Restores owner, mode and mtime of every directory that changed or contains
 /// a change, deepest first, and of the replica root.
-fn fix_dir_metadata(roots: &Roots, plan: &Plan, touched: &BTreeSet<Box<[u8]>>, applied: &mut Applied) {
+fn fix_dir_metadata(roots: &mut Roots, plan: &Plan, touched: &BTreeSet<Box<[u8]>>, applied: &mut Applied) {
     let mut dirs: BTreeSet<&[u8]> = touched.iter().map(|k| &**k).collect();
     dirs.insert(&[]);
     dirs.extend(plan.dir_metas.iter().map(|e| &*e.key));
     for key in dirs.iter().rev() {
         let (path, entry) = if key.is_empty() {
-            let Ok(meta) = std::fs::symlink_metadata(roots.source) else {
+            let Some(entry) = roots.source.root_entry() else {
                 continue;
             };
-            (roots.replica.to_path_buf(), Entry::from_metadata(Box::default(), &meta))
+            (roots.replica.to_path_buf(), entry)
         } else {
             let Some(entry) = plan.source_dirs.get(*key) else {
                 continue;

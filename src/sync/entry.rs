@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::store::ManifestRow;
 
 /// Kind of an entry. The numbers are stored in the manifest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum EntryKind {
     Dir = 0,
     File = 1,
@@ -36,8 +36,9 @@ impl EntryKind {
 /// An entry found by a walk. `key` is the path relative to the set root with
 /// every `/` replaced by a 0 byte, which no file name can contain, so that
 /// byte order on keys equals the walk order.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Entry {
+    #[serde(with = "serde_bytes")]
     pub key: Box<[u8]>,
     pub kind: EntryKind,
     pub size: u64,

@@ -9,8 +9,10 @@
 //! touched but unchanged file costs a read, never a write.
 
 pub mod apply;
+pub mod chunks;
 pub mod entry;
 pub mod plan;
+pub mod remote;
 pub mod verify;
 pub mod versions;
 pub mod walk;
@@ -59,6 +61,9 @@ pub enum SyncError {
     },
     #[error("set \"{set}\": {message}")]
     Cache { set: String, message: String },
+    /// The peer or its agent failed or refused; the replica is as the agent left it.
+    #[error("set \"{set}\": peer {peer}: {message}")]
+    Peer { set: String, peer: String, message: String },
     #[error(transparent)]
     Version(#[from] versions::VersionError),
     #[error(transparent)]
@@ -87,6 +92,10 @@ pub struct SyncSummary {
     pub version_created: Option<String>,
     pub versions_kept: usize,
     pub versions_dir: String,
+    /// The peer holding the replica, as `user@host:port`; null for a local replica.
+    pub peer: Option<String>,
+    /// Bytes written to the connection to the peer; null for a local replica.
+    pub bytes_sent: Option<u64>,
     /// Files that kept changing while read; retried next sync.
     pub unstable: Vec<String>,
     /// FIFOs, sockets and devices, which are never copied.
@@ -167,36 +176,7 @@ pub fn sync_set(store: &mut Store, set: &SyncSet, options: &SyncOptions) -> Resu
     tracing::debug!(set = %set.name, elapsed_ms = clock.elapsed().as_millis() as u64, "compares resolved, version kept");
     report_specials(set, &plan);
 
-    let mut summary = SyncSummary {
-        set: set.name.clone(),
-        source: set.source.display().to_string(),
-        target: set.target.display().to_string(),
-        files_scanned: plan.source_files,
-        files_changed: 0,
-        files_deleted: 0,
-        bytes_copied: 0,
-        duration_ms: 0,
-        version_created: None,
-        versions_kept: 0,
-        versions_dir: set.versions_dir.display().to_string(),
-        unstable: plan.unstable.iter().map(|k| display_key(k)).collect(),
-        skipped_special: plan
-            .specials
-            .iter()
-            .map(|e| format!("{} ({})", display_key(&e.key), e.special_name()))
-            .collect(),
-        errors: plan
-            .errors
-            .iter()
-            .map(|(p, e)| ItemError {
-                path: entry::escape_bytes(p.as_os_str().as_encoded_bytes()),
-                error: e.clone(),
-            })
-            .collect(),
-        started_at,
-        finished_at: String::new(),
-    };
-
+    let mut summary = new_summary(set, &plan, started_at);
     if let Some(version) = version {
         tracing::info!(set = %set.name, version = %version.name, "kept a version of the replica");
         summary.version_created = Some(version.name);
@@ -237,21 +217,57 @@ pub fn sync_set(store: &mut Store, set: &SyncSet, options: &SyncOptions) -> Resu
     Ok(summary)
 }
 
+/// The summary of a sync about to apply `plan`, before anything is applied.
+fn new_summary(set: &SyncSet, plan: &Plan, started_at: String) -> SyncSummary {
+    SyncSummary {
+        set: set.name.clone(),
+        source: set.source.display().to_string(),
+        target: set.target.display().to_string(),
+        files_scanned: plan.source_files,
+        files_changed: 0,
+        files_deleted: 0,
+        bytes_copied: 0,
+        duration_ms: 0,
+        version_created: None,
+        versions_kept: 0,
+        versions_dir: set.versions_dir.display().to_string(),
+        peer: None,
+        bytes_sent: None,
+        unstable: plan.unstable.iter().map(|k| display_key(k)).collect(),
+        skipped_special: plan
+            .specials
+            .iter()
+            .map(|e| format!("{} ({})", display_key(&e.key), e.special_name()))
+            .collect(),
+        errors: plan
+            .errors
+            .iter()
+            .map(|(p, e)| ItemError {
+                path: entry::escape_bytes(p.as_os_str().as_encoded_bytes()),
+                error: e.clone(),
+            })
+            .collect(),
+        started_at,
+        finished_at: String::new(),
+    }
+}
+
 /// Applies a plan that changes the replica, or only removes stale
 /// temporary files; returns what was applied, or None for an empty plan.
 fn apply_plan(store: &mut Store, set: &SyncSet, mut plan: Plan) -> Result<Option<apply::Applied>, SyncError> {
-    let roots = apply::Roots {
-        source: &set.source,
+    let mut source = apply::LocalSource { root: &set.source };
+    let mut roots = apply::Roots {
+        source: &mut source,
         replica: &set.target,
     };
     if plan.is_empty() {
         if !plan.stale_temps.is_empty() {
-            apply::apply(store, &set.name, &roots, plan)?;
+            apply::apply(store, &set.name, &mut roots, plan)?;
         }
         return Ok(None);
     }
     let forgotten = std::mem::take(&mut plan.forgotten);
-    let applied = apply::apply(store, &set.name, &roots, plan)?;
+    let applied = apply::apply(store, &set.name, &mut roots, plan)?;
     store.manifest_apply(
         &set.name,
         &ManifestWriter {
@@ -316,7 +332,10 @@ fn build_plan(store: &Store, set: &SyncSet) -> Result<Plan, SyncError> {
     let mut source_cache = ManifestReader::open(store.path(), &set.name, Side::Source);
     let mut replica_cache = ManifestReader::open(store.path(), &set.name, Side::Replica);
     let plan = plan::build(
-        (&set.source, &set.target),
+        &plan::LocalLinks {
+            source: &set.source,
+            replica: &set.target,
+        },
         walk::walk_in_background(set.source.clone(), excludes.clone(), walk::Detail::Stat),
         source_cache.by_ref(),
         walk::walk_in_background(set.target.clone(), excludes, walk::Detail::Stat),

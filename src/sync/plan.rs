@@ -133,9 +133,31 @@ impl<I: Iterator<Item = ManifestRow>> CacheCursor<I> {
     }
 }
 
+/// Reads the targets of symlinks on both sides, to compare them.
+pub trait LinkTargets {
+    fn source(&self, key: &[u8]) -> Option<PathBuf>;
+    fn replica(&self, key: &[u8]) -> Option<PathBuf>;
+}
+
+/// Symlink targets read from a local source and a local replica.
+pub struct LocalLinks<'a> {
+    pub source: &'a std::path::Path,
+    pub replica: &'a std::path::Path,
+}
+
+impl LinkTargets for LocalLinks<'_> {
+    fn source(&self, key: &[u8]) -> Option<PathBuf> {
+        std::fs::read_link(self.source.join(super::entry::relative_from_key(key))).ok()
+    }
+
+    fn replica(&self, key: &[u8]) -> Option<PathBuf> {
+        std::fs::read_link(self.replica.join(super::entry::relative_from_key(key))).ok()
+    }
+}
+
 /// Builds the plan from the four sorted streams.
 pub fn build(
-    roots: (&std::path::Path, &std::path::Path),
+    roots: &dyn LinkTargets,
     source: impl Iterator<Item = WalkItem>,
     source_cache: impl Iterator<Item = ManifestRow>,
     replica: impl Iterator<Item = WalkItem>,
@@ -239,7 +261,7 @@ struct LinkTracker {
 fn decide(
     plan: &mut Plan,
     links: &mut LinkTracker,
-    roots: (&std::path::Path, &std::path::Path),
+    roots: &dyn LinkTargets,
     s: Option<Entry>,
     sc: Option<ManifestRow>,
     r: Option<Entry>,
@@ -290,14 +312,13 @@ fn decide_dir(plan: &mut Plan, s: Entry, r: Option<Entry>) {
     }
 }
 
-fn decide_symlink(plan: &mut Plan, roots: (&std::path::Path, &std::path::Path), s: Entry, r: Option<Entry>) {
+fn decide_symlink(plan: &mut Plan, roots: &dyn LinkTargets, s: Entry, r: Option<Entry>) {
     let Some(r) = r else {
         plan.symlinks.push((s, None));
         return;
     };
-    let relative = super::entry::relative_from_key(&s.key);
-    let source_target = std::fs::read_link(roots.0.join(&relative)).ok();
-    let replica_target = std::fs::read_link(roots.1.join(&relative)).ok();
+    let source_target = roots.source(&s.key);
+    let replica_target = roots.replica(&s.key);
     // A symlink whose owner or mtime differ is re-created rather than
     // changed in place, because versions share the replica's symlink inodes.
     if source_target.is_none() || source_target != replica_target || !same_metadata(&s, &r) {

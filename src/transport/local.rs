@@ -37,8 +37,9 @@ pub enum FileError {
 #[derive(Debug)]
 pub struct TempCopy {
     pub temp: PathBuf,
-    /// The source's `lstat` while it was read (unchanged from start to end).
-    pub source_meta: std::fs::Metadata,
+    /// The source's `lstat` fields while it was read (unchanged from start
+    /// to end); the key is empty.
+    pub source: Entry,
     pub hash: [u8; 32],
     pub bytes: u64,
 }
@@ -119,7 +120,7 @@ fn copy_once(
     }
     Ok(Some(TempCopy {
         temp: temp.to_path_buf(),
-        source_meta: after,
+        source: Entry::from_metadata(Box::default(), &after),
         hash,
         bytes,
     }))
@@ -241,7 +242,7 @@ fn map_window(file: &File, offset: u64, len: usize) -> std::io::Result<memmap2::
 
 /// Opens a file for reading without following a symlink at the last step and
 /// without updating its access time where the kernel allows it.
-fn open_for_read(path: &Path) -> std::io::Result<File> {
+pub fn open_for_read(path: &Path) -> std::io::Result<File> {
     let base = libc::O_NOFOLLOW | libc::O_NONBLOCK;
     match OpenOptions::new()
         .read(true)
@@ -253,7 +254,7 @@ fn open_for_read(path: &Path) -> std::io::Result<File> {
     }
 }
 
-fn same_content_stat(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+pub fn same_content_stat(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
     a.len() == b.len()
         && a.mtime() == b.mtime()
         && a.mtime_nsec() == b.mtime_nsec()

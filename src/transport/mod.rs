@@ -1,5 +1,7 @@
-//! Access to a replica. This release writes to a local directory. The
-//! primitives here (temporary files, durable renames, metadata) serve any
-//! replica side.
+//! Access to a replica: a local directory, or a peer reached over SSH where
+//! `drkit agent` applies the changes. The primitives of `local` (temporary
+//! files, durable renames, metadata) serve both.
 
+pub mod agent;
 pub mod local;
+pub mod protocol;

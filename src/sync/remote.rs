@@ -1,0 +1,819 @@
+//! Sync of a set whose replica lives on a peer, through `drkit agent`.
+//!
+//! The primary plans exactly as for a local replica: its own walk and cache
+//! on one side, the agent's listing (with the hashes the agent's cache
+//! vouches for) on the other. The agent hashes its files for the compares,
+//! keeps the version, and applies the plan with the local apply code; the
+//! primary sends file contents, as chunks the agent does not have yet for
+//! large files whose older copy (or an interrupted partial copy) is there.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use rayon::prelude::*;
+
+use super::chunks::{self, DELTA_MIN};
+use super::entry::{display_key, relative_from_key, Entry, EntryKind};
+use super::plan::{self, CompareItem, CopyItem, MetaItem, Plan};
+use super::walk::{self, WalkItem};
+use super::{ItemError, SyncError, SyncOptions, SyncSummary};
+use crate::config::SyncSet;
+use crate::i18n::Lang;
+use crate::store::{ManifestReader, ManifestWriter, Side, Store};
+use crate::transport::local::{self, FileError, READ_ATTEMPTS};
+use crate::transport::protocol::{
+    AppliedReport, ChunkSig, FrameReader, FrameWriter, Hash, HashResult, Key, Listed, Part, ProtocolError, RemotePlan,
+    Reply, Request, DATA_FRAME, PROTOCOL_VERSION,
+};
+
+/// Choices for a sync over an agent connection.
+#[derive(Debug, Clone, Default)]
+pub struct Wire {
+    /// `user@host:port`, for messages.
+    pub peer: String,
+    pub compress: bool,
+    pub bwlimit: Option<u64>,
+}
+
+/// An open conversation with an agent.
+pub struct Agent<R: Read, W: Write> {
+    reader: FrameReader<R>,
+    writer: FrameWriter<W>,
+    peer: String,
+}
+
+/// Failure talking to the agent.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentFailure {
+    /// The agent refused a request; its message is in the session's language.
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
+    #[error("unexpected reply: {0}")]
+    Unexpected(String),
+}
+
+impl<R: Read, W: Write> Agent<R, W> {
+    /// Says hello and checks that both ends speak the same protocol.
+    pub fn handshake(input: R, output: W, peer: &str, lang: Lang) -> Result<Agent<R, W>, AgentFailure> {
+        let mut agent = Agent {
+            reader: FrameReader::new(input),
+            writer: FrameWriter::new(output),
+            peer: peer.to_string(),
+        };
+        agent.writer.send(&Request::Hello {
+            version: PROTOCOL_VERSION,
+            lang: lang.code().to_string(),
+        })?;
+        agent.writer.flush()?;
+        match agent.reader.receive::<Reply>()? {
+            Reply::Hello { .. } => Ok(agent),
+            Reply::Error(message) => Err(AgentFailure::Refused(message)),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Bytes sent to the agent so far.
+    pub fn sent(&self) -> u64 {
+        self.writer.sent()
+    }
+
+    fn ask(&mut self, request: &Request) -> Result<Reply, AgentFailure> {
+        self.writer.send(request)?;
+        self.writer.flush()?;
+        match self.reader.receive::<Reply>()? {
+            Reply::Error(message) => Err(AgentFailure::Refused(message)),
+            reply => Ok(reply),
+        }
+    }
+
+    /// Ends the session politely.
+    pub fn bye(mut self) {
+        let _ = self.writer.send(&Request::Bye);
+        let _ = self.writer.flush();
+    }
+}
+
+fn unexpected(reply: &Reply) -> AgentFailure {
+    let name = format!("{reply:?}");
+    AgentFailure::Unexpected(name.chars().take(80).collect())
+}
+
+/// Synchronises one set to its replica on the peer behind `agent`.
+pub fn sync_remote<R: Read, W: Write>(
+    store: &mut Store,
+    set: &SyncSet,
+    options: &SyncOptions,
+    agent: &mut Agent<R, W>,
+    wire: &Wire,
+) -> Result<SyncSummary, SyncError> {
+    let _lock = super::lock_set(store, &set.name)?;
+    let clock = Instant::now();
+    let started_at = crate::store::now_text();
+    let sent_at_start = agent.sent();
+    super::check_source(set)?;
+    let peer_error = |e: AgentFailure| SyncError::Peer {
+        set: set.name.clone(),
+        peer: wire.peer.clone(),
+        message: e.to_string(),
+    };
+
+    let excludes = walk::Excludes::new(&set.exclude).map_err(|e| SyncError::Cache {
+        set: set.name.clone(),
+        message: format!("invalid exclude pattern: {e}"),
+    })?;
+    let source_walk = walk::walk_in_background(set.source.clone(), excludes, walk::Detail::Stat);
+    match agent.ask(&Request::Open {
+        set: set.name.clone(),
+        target: set.target.clone(),
+        versions_dir: set.versions_dir.clone(),
+        excludes: set.exclude.clone(),
+    }) {
+        Ok(Reply::Opened) => {}
+        Ok(other) => return Err(peer_error(unexpected(&other))),
+        Err(e) => return Err(peer_error(e)),
+    }
+    let mut listing = list_replica(agent).map_err(peer_error)?;
+    let items = std::mem::take(&mut listing.items);
+    let rows = std::mem::take(&mut listing.rows);
+
+    let mut source_cache = ManifestReader::open(store.path(), &set.name, Side::Source);
+    let links = RemoteLinks {
+        source: &set.source,
+        replica: &listing.link_targets,
+    };
+    let mut plan = plan::build(
+        &links,
+        source_walk,
+        source_cache.by_ref(),
+        items.into_iter(),
+        rows.into_iter(),
+    );
+    if let Some(message) = source_cache.error() {
+        return Err(SyncError::Cache {
+            set: set.name.clone(),
+            message: format!("cannot read the manifest cache: {message}"),
+        });
+    }
+    super::check_deletion_guard(set, &plan, options)?;
+
+    let wants_version = set.keep_versions > 0 && plan.replica_files > 0;
+    let mut version = None;
+    if wants_version && plan.changes_besides_compares() {
+        version = snapshot(agent).map_err(peer_error)?;
+    }
+    resolve_compares(store, set, &mut plan, agent).map_err(|e| match e {
+        CompareFailure::Agent(e) => peer_error(e),
+        CompareFailure::Store(e) => SyncError::Store(e),
+    })?;
+    if wants_version && version.is_none() && !plan.is_empty() {
+        version = snapshot(agent).map_err(peer_error)?;
+    }
+    super::report_specials(set, &plan);
+
+    let mut summary = super::new_summary(set, &plan, started_at);
+    summary.peer = Some(wire.peer.clone());
+    if let Some(name) = version {
+        tracing::info!(set = %set.name, version = %name, peer = %wire.peer, "kept a version of the replica");
+        summary.version_created = Some(name);
+    }
+
+    let applied = apply_remote(store, set, plan, agent, wire, &listing).map_err(|e| match e {
+        CompareFailure::Agent(e) => peer_error(e),
+        CompareFailure::Store(e) => SyncError::Store(e),
+    })?;
+    summary.files_changed = applied.report.files_changed;
+    summary.files_deleted = applied.report.files_deleted;
+    summary.bytes_copied = applied.bytes_copied;
+    summary.unstable.extend(applied.report.unstable);
+    summary.errors.extend(
+        applied
+            .report
+            .errors
+            .into_iter()
+            .map(|(path, error)| ItemError { path, error }),
+    );
+    summary.errors.extend(applied.send_errors);
+    if !applied.report.pruned.is_empty() {
+        tracing::info!(set = %set.name, count = applied.report.pruned.len(), "pruned old versions");
+    }
+    summary.versions_kept = applied.report.versions_kept as usize;
+    summary.bytes_sent = Some(agent.sent() - sent_at_start);
+    summary.duration_ms = clock.elapsed().as_millis() as u64;
+    summary.finished_at = crate::store::now_text();
+    Ok(summary)
+}
+
+/// Replica files below this size are never chunked for reuse.
+const REUSE_MIN: u64 = 64 << 10;
+
+/// The replica as the agent listed it, in the form the planner reads.
+struct Listing {
+    items: Vec<WalkItem>,
+    rows: Vec<crate::store::ManifestRow>,
+    link_targets: HashMap<Box<[u8]>, PathBuf>,
+    /// Stale temporary files on the peer, among them partial files of
+    /// interrupted transfers.
+    partials: HashSet<PathBuf>,
+    /// Replica files large enough to be worth a chunk table.
+    large_files: HashSet<Box<[u8]>>,
+}
+
+fn list_replica<R: Read, W: Write>(agent: &mut Agent<R, W>) -> Result<Listing, AgentFailure> {
+    let mut listing = Listing {
+        items: Vec::new(),
+        rows: Vec::new(),
+        link_targets: HashMap::new(),
+        partials: HashSet::new(),
+        large_files: HashSet::new(),
+    };
+    let mut reply = agent.ask(&Request::List)?;
+    loop {
+        match reply {
+            Reply::Listing(batch) => {
+                for Listed {
+                    entry,
+                    hash,
+                    link_target,
+                } in batch
+                {
+                    if let Some(hash) = hash {
+                        listing.rows.push(entry.to_row(Some(hash)));
+                    }
+                    if entry.kind == EntryKind::File && entry.size >= REUSE_MIN {
+                        listing.large_files.insert(entry.key.clone());
+                    }
+                    if let Some(target) = link_target {
+                        listing.link_targets.insert(entry.key.clone(), target);
+                    }
+                    listing.items.push(WalkItem::Entry(entry));
+                }
+            }
+            Reply::ListingEnd { stale_temps, errors } => {
+                for temp in stale_temps {
+                    listing.partials.insert(temp.clone());
+                    listing.items.push(WalkItem::StaleTemp(temp));
+                }
+                for (path, message) in errors {
+                    listing.items.push(WalkItem::Error(path, message));
+                }
+                return Ok(listing);
+            }
+            other => return Err(unexpected(&other)),
+        }
+        reply = agent.reader.receive::<Reply>()?;
+        if let Reply::Error(message) = reply {
+            return Err(AgentFailure::Refused(message));
+        }
+    }
+}
+
+struct RemoteLinks<'a> {
+    source: &'a std::path::Path,
+    replica: &'a HashMap<Box<[u8]>, PathBuf>,
+}
+
+impl plan::LinkTargets for RemoteLinks<'_> {
+    fn source(&self, key: &[u8]) -> Option<PathBuf> {
+        std::fs::read_link(self.source.join(relative_from_key(key))).ok()
+    }
+
+    fn replica(&self, key: &[u8]) -> Option<PathBuf> {
+        self.replica.get(key).cloned()
+    }
+}
+
+fn snapshot<R: Read, W: Write>(agent: &mut Agent<R, W>) -> Result<Option<String>, AgentFailure> {
+    match agent.ask(&Request::Snapshot)? {
+        Reply::Version(name) => Ok(name),
+        other => Err(unexpected(&other)),
+    }
+}
+
+enum CompareFailure {
+    Agent(AgentFailure),
+    Store(crate::store::StoreError),
+}
+
+impl From<AgentFailure> for CompareFailure {
+    fn from(e: AgentFailure) -> Self {
+        CompareFailure::Agent(e)
+    }
+}
+
+impl From<ProtocolError> for CompareFailure {
+    fn from(e: ProtocolError) -> Self {
+        CompareFailure::Agent(e.into())
+    }
+}
+
+impl From<crate::store::StoreError> for CompareFailure {
+    fn from(e: crate::store::StoreError) -> Self {
+        CompareFailure::Store(e)
+    }
+}
+
+/// Resolves the compares: the agent hashes the replica side while the
+/// primary hashes its own, then each pair becomes a copy, a metadata fix
+/// or nothing.
+fn resolve_compares<R: Read, W: Write>(
+    store: &mut Store,
+    set: &SyncSet,
+    plan: &mut Plan,
+    agent: &mut Agent<R, W>,
+) -> Result<(), CompareFailure> {
+    let compares = std::mem::take(&mut plan.compares);
+    if compares.is_empty() {
+        return Ok(());
+    }
+    let wanted: Vec<Key> = compares
+        .iter()
+        .filter(|c| c.replica_hash.is_none())
+        .map(|c| Key::from(c.replica.key.to_vec()))
+        .collect();
+    let (replica, source) = std::thread::scope(|scope| {
+        let source = scope.spawn(|| {
+            compares
+                .par_iter()
+                .map(|c| match c.source_hash {
+                    Some(hash) => Ok((hash, c.source.clone())),
+                    None => local::hash_file(&set.source.join(relative_from_key(&c.source.key)))
+                        .map(|(hash, meta)| (hash, Entry::from_metadata(c.source.key.clone(), &meta))),
+                })
+                .collect::<Vec<_>>()
+        });
+        let replica = if wanted.is_empty() {
+            Ok(Reply::Hashes(Vec::new()))
+        } else {
+            agent.ask(&Request::Hash { keys: wanted })
+        };
+        (replica, source.join().expect("the hashing thread does not panic"))
+    });
+    let mut replica_hashes: HashMap<Box<[u8]>, Result<(Hash, Entry), String>> = HashMap::new();
+    match replica? {
+        Reply::Hashes(results) => {
+            for result in results {
+                match result {
+                    HashResult::Hashed { entry, hash } => {
+                        replica_hashes.insert(entry.key.clone(), Ok((hash, entry)));
+                    }
+                    HashResult::Failed { key, message } => {
+                        replica_hashes.insert(key.into_vec().into_boxed_slice(), Err(message));
+                    }
+                }
+            }
+        }
+        other => return Err(unexpected(&other).into()),
+    }
+    let mut cache = ManifestWriter::default();
+    for (item, source) in compares.into_iter().zip(source) {
+        let CompareItem {
+            source: entry,
+            replica,
+            replica_hash,
+            ..
+        } = item;
+        let replica = match replica_hash {
+            Some(hash) => Ok((hash, replica)),
+            None => replica_hashes
+                .remove(&replica.key)
+                .unwrap_or_else(|| Err("not hashed".into())),
+        };
+        match (source, replica) {
+            (Ok((a, source)), Ok((b, replica))) if a == b => {
+                cache.upserts.push((Side::Source, source.to_row(Some(a))));
+                if !plan::same_metadata(&source, &replica) {
+                    plan.metas.push(MetaItem { source, hash: Some(a) });
+                }
+            }
+            (Ok(_), _) => plan.copies.push(CopyItem {
+                key: entry.key.clone(),
+                size: entry.size,
+            }),
+            (Err(FileError::Unstable { .. }), _) => plan.unstable.push(entry.key.clone()),
+            (Err(e), _) => plan
+                .errors
+                .push((relative_from_key(&entry.key), format!("cannot read: {e}"))),
+        }
+    }
+    plan.copies.sort_by(|a, b| a.key.cmp(&b.key));
+    store.manifest_apply(&set.name, &cache)?;
+    Ok(())
+}
+
+struct RemoteApplied {
+    report: AppliedReport,
+    bytes_copied: u64,
+    send_errors: Vec<ItemError>,
+}
+
+/// Sends the plan and the file contents, and records the source side of
+/// every file sent in the cache.
+fn apply_remote<R: Read, W: Write>(
+    store: &mut Store,
+    set: &SyncSet,
+    mut plan: Plan,
+    agent: &mut Agent<R, W>,
+    wire: &Wire,
+    listing: &Listing,
+) -> Result<RemoteApplied, CompareFailure> {
+    let tables = chunk_tables(agent, &plan, listing)?;
+    let forgotten = std::mem::take(&mut plan.forgotten);
+    let deleted: Vec<Vec<u8>> = plan.deletes.iter().map(|e| e.key.to_vec()).collect();
+    let copies: Vec<CopyItem> = std::mem::take(&mut plan.copies);
+    let remote = remote_plan(set, plan, &copies);
+    match agent.ask(&Request::Apply(Box::new(remote)))? {
+        Reply::Accepted => {}
+        other => return Err(unexpected(&other).into()),
+    }
+    agent.writer.set_limit(wire.bwlimit);
+    let mut cache = ManifestWriter::default();
+    let mut bytes_copied = 0;
+    let mut send_errors = Vec::new();
+    for item in &copies {
+        let table = tables.get(&*item.key);
+        match send_file(agent, set, item, table, wire.compress)? {
+            Sent::Done { entry, hash } => {
+                bytes_copied += entry.size;
+                cache.upserts.push((Side::Source, entry.to_row(Some(hash))));
+            }
+            Sent::Failed(message) => send_errors.push(ItemError {
+                path: display_key(&item.key),
+                error: message,
+            }),
+            Sent::Unstable => {}
+        }
+    }
+    agent.writer.set_limit(None);
+    agent.writer.flush()?;
+    let report = match agent.reader.receive::<Reply>()? {
+        Reply::Applied(report) => report,
+        Reply::Error(message) => return Err(AgentFailure::Refused(message).into()),
+        other => return Err(unexpected(&other).into()),
+    };
+    for key in deleted {
+        cache.deletes.push((Side::Source, key));
+    }
+    cache
+        .deletes
+        .extend(forgotten.into_iter().filter(|(side, _)| *side == Side::Source));
+    store.manifest_apply(&set.name, &cache)?;
+    Ok(RemoteApplied {
+        report,
+        bytes_copied,
+        send_errors,
+    })
+}
+
+/// Asks the agent for the chunks it holds of every large file about to be
+/// sent whose older or partial copy is on the peer.
+fn chunk_tables<R: Read, W: Write>(
+    agent: &mut Agent<R, W>,
+    plan: &Plan,
+    listing: &Listing,
+) -> Result<HashMap<Box<[u8]>, Vec<ChunkSig>>, AgentFailure> {
+    let keys: Vec<Key> = plan
+        .copies
+        .iter()
+        .filter(|c| c.size >= DELTA_MIN)
+        .filter(|c| listing.large_files.contains(&c.key) || listing.partials.contains(&partial_relative(&c.key)))
+        .map(|c| Key::from(c.key.to_vec()))
+        .collect();
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    match agent.ask(&Request::Chunks { keys })? {
+        Reply::Chunks(tables) => Ok(tables
+            .into_iter()
+            .map(|(key, sigs)| (key.into_vec().into_boxed_slice(), sigs))
+            .collect()),
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// The path, relative to the replica, of the partial file of `key`.
+fn partial_relative(key: &[u8]) -> PathBuf {
+    crate::transport::agent::partial_path(std::path::Path::new(""), key)
+}
+
+fn remote_plan(set: &SyncSet, plan: Plan, copies: &[CopyItem]) -> RemotePlan {
+    let key = |k: &[u8]| Key::from(k.to_vec());
+    let symlinks = plan
+        .symlinks
+        .into_iter()
+        .filter_map(|(entry, _)| {
+            let target = std::fs::read_link(set.source.join(relative_from_key(&entry.key))).ok()?;
+            Some((entry, target))
+        })
+        .collect();
+    RemotePlan {
+        deletes: plan.deletes,
+        mkdirs: plan.mkdirs,
+        copies: copies.iter().map(|c| (key(&c.key), c.size)).collect(),
+        links: plan.links.into_iter().map(|l| (l.source, key(&l.leader))).collect(),
+        symlinks,
+        metas: plan.metas.into_iter().map(|m| (m.source, m.hash)).collect(),
+        dir_metas: plan.dir_metas,
+        source_dirs: plan.source_dirs.into_values().collect(),
+        linked_followers: plan.linked_followers.into_iter().map(|(k, v)| (key(&k), v)).collect(),
+        stale_temps: plan.stale_temps,
+        root: std::fs::symlink_metadata(&set.source)
+            .ok()
+            .map(|meta| Entry::from_metadata(Box::default(), &meta)),
+        keep_versions: set.keep_versions,
+    }
+}
+
+enum Sent {
+    Done { entry: Entry, hash: Hash },
+    Failed(String),
+    Unstable,
+}
+
+/// Sends one file, trying again when it changes while read. Only a broken
+/// connection is an error; a file that cannot be read is reported to the
+/// agent and to the caller.
+fn send_file<R: Read, W: Write>(
+    agent: &mut Agent<R, W>,
+    set: &SyncSet,
+    item: &CopyItem,
+    table: Option<&Vec<ChunkSig>>,
+    compress: bool,
+) -> Result<Sent, ProtocolError> {
+    let path = set.source.join(relative_from_key(&item.key));
+    for attempt in 0..READ_ATTEMPTS {
+        agent.writer.send(&Part::Start {
+            key: Key::from(item.key.to_vec()),
+        })?;
+        match send_body(agent, &path, table, compress)? {
+            Ok(Some((entry, hash))) => {
+                let entry = Entry {
+                    key: item.key.clone(),
+                    ..entry
+                };
+                agent.writer.send(&Part::End {
+                    entry: entry.clone(),
+                    hash,
+                })?;
+                return Ok(Sent::Done { entry, hash });
+            }
+            Ok(None) if attempt + 1 < READ_ATTEMPTS => agent.writer.send(&Part::Retry)?,
+            Ok(None) => {
+                agent.writer.send(&Part::Failed {
+                    message: String::new(),
+                    unstable: true,
+                })?;
+                return Ok(Sent::Unstable);
+            }
+            Err(e) => {
+                let message = format!("cannot read: {e}");
+                agent.writer.send(&Part::Failed {
+                    message: message.clone(),
+                    unstable: false,
+                })?;
+                return Ok(Sent::Failed(message));
+            }
+        }
+    }
+    unreachable!("the last attempt returns")
+}
+
+/// Sends the content of one file. The outer error is the connection's;
+/// the inner one the file's; None when the file changed while read.
+#[allow(clippy::type_complexity)]
+fn send_body<R: Read, W: Write>(
+    agent: &mut Agent<R, W>,
+    path: &std::path::Path,
+    table: Option<&Vec<ChunkSig>>,
+    compress: bool,
+) -> Result<Result<Option<(Entry, Hash)>, std::io::Error>, ProtocolError> {
+    let file = match local::open_for_read(path) {
+        Ok(file) => file,
+        Err(e) => return Ok(Err(e)),
+    };
+    let before = match file.metadata() {
+        Ok(meta) => meta,
+        Err(e) => return Ok(Err(e)),
+    };
+    let hash = match table {
+        Some(sigs) if !sigs.is_empty() => {
+            let mapped = match chunks::Mapped::open(&file) {
+                Ok(mapped) => mapped,
+                Err(e) => return Ok(Err(e)),
+            };
+            send_chunks(agent, mapped.bytes(), sigs, compress)?
+        }
+        _ => match send_stream(agent, &file, compress)? {
+            Ok(hash) => hash,
+            Err(e) => return Ok(Err(e)),
+        },
+    };
+    let after = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) => return Ok(Err(e)),
+    };
+    if !local::same_content_stat(&before, &after) {
+        return Ok(Ok(None));
+    }
+    Ok(Ok(Some((Entry::from_metadata(Box::default(), &after), hash))))
+}
+
+fn send_data<R: Read, W: Write>(agent: &mut Agent<R, W>, data: &[u8], compress: bool) -> Result<(), ProtocolError> {
+    if compress && data.len() >= 512 {
+        if let Ok(packed) = zstd::bulk::compress(data, 1) {
+            if packed.len() < data.len() {
+                return agent.writer.send(&Part::Zstd(serde_bytes::ByteBuf::from(packed)));
+            }
+        }
+    }
+    agent
+        .writer
+        .send(&Part::Data(serde_bytes::ByteBuf::from(data.to_vec())))
+}
+
+fn send_stream<R: Read, W: Write>(
+    agent: &mut Agent<R, W>,
+    mut file: &std::fs::File,
+    compress: bool,
+) -> Result<Result<Hash, std::io::Error>, ProtocolError> {
+    let mut buffer = vec![0u8; DATA_FRAME];
+    let mut hasher = blake3::Hasher::new();
+    loop {
+        let n = match file.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Ok(Err(e)),
+        };
+        hasher.update(&buffer[..n]);
+        send_data(agent, &buffer[..n], compress)?;
+    }
+    Ok(Ok(*hasher.finalize().as_bytes()))
+}
+
+/// Sends a large file as references to the chunks the agent holds and
+/// literal bytes for the rest.
+fn send_chunks<R: Read, W: Write>(
+    agent: &mut Agent<R, W>,
+    data: &[u8],
+    sigs: &[ChunkSig],
+    compress: bool,
+) -> Result<Hash, ProtocolError> {
+    let mut known: HashMap<Hash, u32> = HashMap::with_capacity(sigs.len());
+    for (index, sig) in sigs.iter().enumerate() {
+        known.entry(sig.hash).or_insert(index as u32);
+    }
+    let (chunks, hash) = rayon::join(
+        || chunks::chunk_bytes(data),
+        || {
+            let mut hasher = blake3::Hasher::new();
+            hasher.update_rayon(data);
+            *hasher.finalize().as_bytes()
+        },
+    );
+    let mut reuse: Option<(u32, u32)> = None;
+    let mut literal: Option<(usize, usize)> = None;
+    for chunk in &chunks {
+        let start = chunk.offset as usize;
+        let end = start + chunk.len as usize;
+        match known.get(&chunk.hash) {
+            Some(&index) if sigs[index as usize].len == chunk.len => {
+                if let Some((s, e)) = literal.take() {
+                    send_data(agent, &data[s..e], compress)?;
+                }
+                reuse = match reuse {
+                    Some((first, count)) if first + count == index => Some((first, count + 1)),
+                    Some((first, count)) => {
+                        agent.writer.send(&Part::Reuse { first, count })?;
+                        Some((index, 1))
+                    }
+                    None => Some((index, 1)),
+                };
+            }
+            _ => {
+                if let Some((first, count)) = reuse.take() {
+                    agent.writer.send(&Part::Reuse { first, count })?;
+                }
+                literal = match literal {
+                    Some((s, e)) if e == start && end - s <= DATA_FRAME => Some((s, end)),
+                    Some((s, e)) => {
+                        send_data(agent, &data[s..e], compress)?;
+                        Some((start, end))
+                    }
+                    None => Some((start, end)),
+                };
+            }
+        }
+    }
+    if let Some((s, e)) = literal {
+        send_data(agent, &data[s..e], compress)?;
+    }
+    if let Some((first, count)) = reuse {
+        agent.writer.send(&Part::Reuse { first, count })?;
+    }
+    Ok(hash)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::MaxDelete;
+    use crate::transport::agent::{serve, AgentOptions};
+    use std::os::unix::fs::MetadataExt;
+    use std::path::Path;
+
+    /// Runs a real agent on a thread, joined to the primary by two pipes.
+    fn with_agent<T>(
+        root: &Path,
+        state: &Path,
+        f: impl FnOnce(&mut Agent<std::io::PipeReader, std::io::PipeWriter>) -> T,
+    ) -> T {
+        let (from_primary, to_agent) = std::io::pipe().unwrap();
+        let (from_agent, to_primary) = std::io::pipe().unwrap();
+        let options = AgentOptions {
+            root: root.to_path_buf(),
+            state: state.to_path_buf(),
+        };
+        let server = std::thread::spawn(move || serve(&options, from_primary, to_primary));
+        let mut agent = Agent::handshake(from_agent, to_agent, "test", Lang::En).unwrap();
+        let result = f(&mut agent);
+        agent.bye();
+        server.join().unwrap().unwrap();
+        result
+    }
+
+    fn set(dir: &Path) -> SyncSet {
+        SyncSet {
+            name: "www".into(),
+            source: dir.join("src"),
+            target: dir.join("peer/www"),
+            exclude: Vec::new(),
+            max_delete: MaxDelete::Percent(50.0),
+            keep_versions: 2,
+            versions_dir: dir.join("peer/.drkit-versions/www"),
+        }
+    }
+
+    fn noise(len: usize, seed: u64) -> Vec<u8> {
+        let mut state = seed;
+        (0..len)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (state >> 33) as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn large_file_edit_sends_about_the_changed_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let set = set(dir.path());
+        std::fs::create_dir_all(set.source.join("sub")).unwrap();
+        std::fs::create_dir_all(dir.path().join("peer")).unwrap();
+        std::fs::write(set.source.join("sub/a.txt"), b"hello").unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", set.source.join("link")).unwrap();
+        let big = noise(8 << 20, 5);
+        std::fs::write(set.source.join("dump.sql"), &big).unwrap();
+        std::fs::hard_link(set.source.join("sub/a.txt"), set.source.join("b.txt")).unwrap();
+        let mut store = Store::open(&dir.path().join("data")).unwrap();
+        let wire = Wire::default();
+        let root = dir.path().join("peer");
+        let state = dir.path().join("state");
+
+        let first = with_agent(&root, &state, |agent| {
+            sync_remote(&mut store, &set, &SyncOptions::default(), agent, &wire).unwrap()
+        });
+        assert!(first.errors.is_empty(), "{:?}", first.errors);
+        assert_eq!(std::fs::read(set.target.join("dump.sql")).unwrap(), big);
+        assert_eq!(
+            std::fs::read_link(set.target.join("link")).unwrap(),
+            Path::new("/etc/hostname")
+        );
+        let a = std::fs::metadata(set.target.join("sub/a.txt")).unwrap();
+        let b = std::fs::metadata(set.target.join("b.txt")).unwrap();
+        assert_eq!(a.ino(), b.ino(), "hard links stay one inode");
+
+        let mut edited = big.clone();
+        edited.splice(4 << 20..4 << 20, b"INSERTED IN THE MIDDLE".iter().copied());
+        std::fs::write(set.source.join("dump.sql"), &edited).unwrap();
+        let second = with_agent(&root, &state, |agent| {
+            sync_remote(&mut store, &set, &SyncOptions::default(), agent, &wire).unwrap()
+        });
+        assert!(second.errors.is_empty(), "{:?}", second.errors);
+        assert_eq!(std::fs::read(set.target.join("dump.sql")).unwrap(), edited);
+        let sent = second.bytes_sent.unwrap();
+        assert!(sent < 400 << 10, "sent {sent} bytes for a 22-byte insertion in 8 MiB");
+        assert!(second.version_created.is_some());
+
+        let third = with_agent(&root, &state, |agent| {
+            sync_remote(&mut store, &set, &SyncOptions::default(), agent, &wire).unwrap()
+        });
+        assert_eq!(third.files_changed, 0);
+        assert!(third.version_created.is_none());
+    }
+}

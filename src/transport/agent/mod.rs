@@ -1,0 +1,549 @@
+//! `drkit agent`: the replica side of a sync over SSH.
+//!
+//! The primary starts the agent on the peer over an SSH exec channel and
+//! speaks the framed protocol of `transport::protocol` on its stdin and
+//! stdout. The agent walks and hashes the replica, keeps its own manifest
+//! cache in its state folder, keeps versions, and applies plans with the
+//! same code as a local sync, so every replication rule holds on the peer.
+//! Every path it is given is checked against its root first (see `confine`).
+
+mod confine;
+mod texts;
+mod wire;
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use crate::i18n::Lang;
+use crate::store::{ManifestReader, ManifestWriter, Side, Store};
+use crate::sync::entry::{relative_from_key, Entry, EntryKind};
+use crate::sync::plan::{CopyItem, LinkItem, MetaItem, Plan};
+use crate::sync::walk::{self, WalkItem};
+use crate::sync::{apply, versions};
+use crate::transport::local;
+use crate::transport::protocol::{
+    AppliedReport, FrameReader, FrameWriter, HashResult, Key, Listed, ProtocolError, RemotePlan, Reply, Request,
+    PROTOCOL_VERSION,
+};
+pub use confine::Jail;
+pub use wire::partial_path;
+
+/// Where the agent may work and where it keeps its state.
+#[derive(Debug, Clone)]
+pub struct AgentOptions {
+    /// Every replica and versions folder must lie inside this folder.
+    pub root: PathBuf,
+    /// The agent's own SQLite database and locks.
+    pub state: PathBuf,
+}
+
+/// Failure that ends an agent session.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("{0}")]
+    Protocol(#[from] ProtocolError),
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// One replica opened by the primary.
+struct OpenSet {
+    target: PathBuf,
+    versions_dir: PathBuf,
+    excludes: walk::Excludes,
+    /// Name of the replica's rows in the agent's manifest cache.
+    cache_name: String,
+    _lock: nix::fcntl::Flock<std::fs::File>,
+    /// Chunk tables handed out by the last `Chunks` request, by key.
+    chunks: HashMap<Box<[u8]>, wire::ChunkTable>,
+}
+
+struct Session {
+    jail: Jail,
+    state: PathBuf,
+    lang: Lang,
+    store: Option<Store>,
+    open: Option<OpenSet>,
+}
+
+/// Serves one primary on `input`/`output` until it says goodbye or the
+/// connection ends.
+pub fn serve(options: &AgentOptions, input: impl Read, output: impl Write) -> Result<(), AgentError> {
+    let mut reader = FrameReader::new(input);
+    let mut writer = FrameWriter::new(output);
+    let lang = match reader.receive::<Request>()? {
+        Request::Hello { version, lang } => {
+            let lang = Lang::from_code(&lang).unwrap_or_default();
+            if version != PROTOCOL_VERSION {
+                let message = texts::format(
+                    lang,
+                    "version_mismatch",
+                    &[("agent", &PROTOCOL_VERSION), ("primary", &version)],
+                );
+                writer.send(&Reply::Error(message.clone()))?;
+                writer.flush()?;
+                return Err(AgentError::Refused(message));
+            }
+            lang
+        }
+        _ => return Err(AgentError::Refused("the first message must be Hello".into())),
+    };
+    let jail = match Jail::new(&options.root) {
+        Ok(jail) => jail,
+        Err(e) => {
+            let message = e.message(lang);
+            writer.send(&Reply::Error(message.clone()))?;
+            writer.flush()?;
+            return Err(AgentError::Refused(message));
+        }
+    };
+    writer.send(&Reply::Hello {
+        version: PROTOCOL_VERSION,
+        release: env!("CARGO_PKG_VERSION").to_string(),
+    })?;
+    writer.flush()?;
+    let mut session = Session {
+        jail,
+        state: options.state.clone(),
+        lang,
+        store: None,
+        open: None,
+    };
+    loop {
+        let request = match reader.receive::<Request>() {
+            Ok(request) => request,
+            Err(ProtocolError::Closed) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        match request {
+            Request::Bye => return Ok(()),
+            Request::Hello { .. } => session.refuse(&mut writer, "hello_twice", &[])?,
+            Request::Open {
+                set,
+                target,
+                versions_dir,
+                excludes,
+            } => session.open(&mut writer, &set, &target, &versions_dir, &excludes)?,
+            Request::List => session.list(&mut writer)?,
+            Request::Hash { keys } => session.hash(&mut writer, keys)?,
+            Request::Chunks { keys } => session.chunk_tables(&mut writer, keys)?,
+            Request::Snapshot => session.snapshot(&mut writer)?,
+            Request::Apply(plan) => session.apply(&mut reader, &mut writer, *plan)?,
+            Request::Verify => session.verify(&mut writer)?,
+        }
+        writer.flush()?;
+    }
+}
+
+type Writer<'a, W> = &'a mut FrameWriter<W>;
+
+impl Session {
+    fn refuse<W: Write>(
+        &self,
+        writer: Writer<W>,
+        key: &str,
+        args: &[(&str, &dyn std::fmt::Display)],
+    ) -> Result<(), ProtocolError> {
+        writer.send(&Reply::Error(texts::format(self.lang, key, args)))
+    }
+
+    fn store(&mut self) -> Result<&mut Store, String> {
+        if self.store.is_none() {
+            let store = Store::open(&self.state).map_err(|e| {
+                texts::format(
+                    self.lang,
+                    "state_unusable",
+                    &[("path", &self.state.display()), ("error", &e)],
+                )
+            })?;
+            self.store = Some(store);
+        }
+        Ok(self.store.as_mut().expect("opened above"))
+    }
+
+    fn open<W: Write>(
+        &mut self,
+        writer: Writer<W>,
+        set: &str,
+        target: &Path,
+        versions_dir: &Path,
+        excludes: &[String],
+    ) -> Result<(), ProtocolError> {
+        self.open = None;
+        for path in [target, versions_dir] {
+            if let Err(e) = self.jail.check_path(path) {
+                return writer.send(&Reply::Error(e.message(self.lang)));
+            }
+        }
+        if target.starts_with(versions_dir) || versions_dir.starts_with(target) {
+            return self.refuse(writer, "versions_inside_target", &[("path", &versions_dir.display())]);
+        }
+        let excludes = match walk::Excludes::new(excludes) {
+            Ok(excludes) => excludes,
+            Err(e) => return self.refuse(writer, "bad_exclude", &[("error", &e)]),
+        };
+        if let Err(e) = std::fs::create_dir_all(target) {
+            return self.refuse(writer, "cannot_create", &[("path", &target.display()), ("error", &e)]);
+        }
+        let cache_name = format!("peer:{}", target.display());
+        let lock = match self.lock(&cache_name) {
+            Ok(lock) => lock,
+            Err(message) => return writer.send(&Reply::Error(message)),
+        };
+        if let Err(message) = self.store() {
+            return writer.send(&Reply::Error(message));
+        }
+        tracing::info!(set, target = %target.display(), "replica opened");
+        self.open = Some(OpenSet {
+            target: target.to_path_buf(),
+            versions_dir: versions_dir.to_path_buf(),
+            excludes,
+            cache_name,
+            _lock: lock,
+            chunks: HashMap::new(),
+        });
+        writer.send(&Reply::Opened)
+    }
+
+    /// Takes the replica's lock, so two primaries never write one replica at once.
+    fn lock(&self, cache_name: &str) -> Result<nix::fcntl::Flock<std::fs::File>, String> {
+        use nix::fcntl::{Flock, FlockArg};
+        let dir = self.state.join("locks");
+        let fail = |e: &dyn std::fmt::Display| {
+            texts::format(self.lang, "state_unusable", &[("path", &dir.display()), ("error", e)])
+        };
+        crate::store::create_private_dir(&dir).map_err(|e| fail(&e))?;
+        let name = blake3::hash(cache_name.as_bytes()).to_hex();
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(format!("{}.lock", &name[..16])))
+            .map_err(|e| fail(&e))?;
+        Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| fail(&errno))
+    }
+
+    /// Streams the replica's entries with the hashes its cache still vouches
+    /// for, and drops cache rows of entries that are gone.
+    fn list<W: Write>(&mut self, writer: Writer<W>) -> Result<(), ProtocolError> {
+        let Some(open) = &self.open else {
+            return self.refuse(writer, "not_open", &[]);
+        };
+        let store_path = self.store.as_ref().expect("opened with the set").path().to_path_buf();
+        let mut cache = ManifestReader::open(&store_path, &open.cache_name, Side::Replica).peekable();
+        let mut gone = ManifestWriter::default();
+        let mut stale_temps = Vec::new();
+        let mut errors = Vec::new();
+        let mut batch = Vec::with_capacity(1024);
+        for item in walk::walk_in_background(open.target.clone(), open.excludes.clone(), walk::Detail::Stat) {
+            let entry = match item {
+                WalkItem::Entry(entry) => entry,
+                WalkItem::StaleTemp(path) => {
+                    stale_temps.push(path);
+                    continue;
+                }
+                WalkItem::Error(path, message) => {
+                    errors.push((path, message));
+                    continue;
+                }
+            };
+            let mut hash = None;
+            while let Some(row) = cache.peek() {
+                match row.key.as_slice().cmp(&entry.key) {
+                    std::cmp::Ordering::Less => {
+                        let row = cache.next().expect("peeked");
+                        gone.deletes.push((Side::Replica, row.key));
+                    }
+                    std::cmp::Ordering::Equal => {
+                        let row = cache.next().expect("peeked");
+                        if entry.matches_replica_cache(&row) {
+                            hash = row.hash;
+                        }
+                        break;
+                    }
+                    std::cmp::Ordering::Greater => break,
+                }
+            }
+            let link_target = (entry.kind == EntryKind::Symlink)
+                .then(|| std::fs::read_link(open.target.join(relative_from_key(&entry.key))).ok())
+                .flatten();
+            batch.push(Listed {
+                entry,
+                hash,
+                link_target,
+            });
+            if batch.len() == 1024 {
+                writer.send(&Reply::Listing(std::mem::take(&mut batch)))?;
+            }
+        }
+        gone.deletes.extend(cache.map(|row| (Side::Replica, row.key)));
+        if !batch.is_empty() {
+            writer.send(&Reply::Listing(batch))?;
+        }
+        let cache_name = open.cache_name.clone();
+        if let Some(store) = self.store.as_mut() {
+            if let Err(e) = store.manifest_apply(&cache_name, &gone) {
+                tracing::warn!(error = %e, "cannot drop stale cache rows");
+            }
+        }
+        writer.send(&Reply::ListingEnd { stale_temps, errors })
+    }
+
+    fn hash<W: Write>(&mut self, writer: Writer<W>, keys: Vec<Key>) -> Result<(), ProtocolError> {
+        let Some(open) = &self.open else {
+            return self.refuse(writer, "not_open", &[]);
+        };
+        let target = open.target.clone();
+        let checked = confine::check_keys(&target, keys.iter().map(|k| k.as_slice()), &[])
+            .and_then(|()| confine::check_leaves_are_files(&target, keys.iter().map(|k| k.as_slice())));
+        if let Err(e) = checked {
+            return writer.send(&Reply::Error(e.message(self.lang)));
+        }
+        let results: Vec<HashResult> = keys
+            .into_par_iter()
+            .map(|key| match local::hash_file(&target.join(relative_from_key(&key))) {
+                Ok((hash, meta)) => HashResult::Hashed {
+                    entry: Entry::from_metadata(key.into_vec().into_boxed_slice(), &meta),
+                    hash,
+                },
+                Err(e) => HashResult::Failed {
+                    key,
+                    message: e.to_string(),
+                },
+            })
+            .collect();
+        let mut cache = ManifestWriter::default();
+        for result in &results {
+            if let HashResult::Hashed { entry, hash } = result {
+                cache.upserts.push((Side::Replica, entry.to_row(Some(*hash))));
+            }
+        }
+        let name = open.cache_name.clone();
+        if let Some(store) = self.store.as_mut() {
+            if let Err(e) = store.manifest_apply(&name, &cache) {
+                tracing::warn!(error = %e, "cannot cache replica hashes");
+            }
+        }
+        writer.send(&Reply::Hashes(results))
+    }
+
+    fn chunk_tables<W: Write>(&mut self, writer: Writer<W>, keys: Vec<Key>) -> Result<(), ProtocolError> {
+        let lang = self.lang;
+        let Some(open) = self.open.as_mut() else {
+            return self.refuse(writer, "not_open", &[]);
+        };
+        let checked = confine::check_keys(&open.target, keys.iter().map(|k| k.as_slice()), &[])
+            .and_then(|()| confine::check_leaves_are_files(&open.target, keys.iter().map(|k| k.as_slice())));
+        if let Err(e) = checked {
+            return writer.send(&Reply::Error(e.message(lang)));
+        }
+        let target = open.target.clone();
+        let tables: Vec<(Key, wire::ChunkTable)> = keys
+            .into_par_iter()
+            .map(|key| {
+                let table = wire::ChunkTable::read(&target, &key);
+                (key, table)
+            })
+            .collect();
+        let mut reply = Vec::with_capacity(tables.len());
+        open.chunks.clear();
+        for (key, table) in tables {
+            reply.push((key.clone(), table.sigs()));
+            open.chunks.insert(key.into_vec().into_boxed_slice(), table);
+        }
+        writer.send(&Reply::Chunks(reply))
+    }
+
+    fn snapshot<W: Write>(&mut self, writer: Writer<W>) -> Result<(), ProtocolError> {
+        let Some(open) = &self.open else {
+            return self.refuse(writer, "not_open", &[]);
+        };
+        match versions::snapshot(&open.target, &open.versions_dir) {
+            Ok(version) => writer.send(&Reply::Version(Some(version.name))),
+            Err(e) => writer.send(&Reply::Error(e.to_string())),
+        }
+    }
+
+    fn apply<R: Read, W: Write>(
+        &mut self,
+        reader: &mut FrameReader<R>,
+        writer: Writer<W>,
+        remote: RemotePlan,
+    ) -> Result<(), AgentError> {
+        let lang = self.lang;
+        let Some(open) = self.open.as_mut() else {
+            self.refuse(writer, "not_open", &[])?;
+            return Ok(());
+        };
+        if let Err(e) = confine::check_plan(&open.target, &remote) {
+            writer.send(&Reply::Error(e.message(lang)))?;
+            return Ok(());
+        }
+        writer.send(&Reply::Accepted)?;
+        writer.flush()?;
+        let keep = remote.keep_versions as usize;
+        let root = remote.root.clone();
+        let (plan, link_targets) = into_plan(remote);
+        let mut source = wire::WireSource::new(reader, std::mem::take(&mut open.chunks), link_targets, root, lang);
+        let store = self.store.as_mut().expect("opened with the set");
+        let (applied, pruned) = std::thread::scope(|scope| {
+            let versions_dir = &open.versions_dir;
+            let pruning = scope.spawn(move || versions::prune(versions_dir, keep));
+            let mut roots = apply::Roots {
+                source: &mut source,
+                replica: &open.target,
+            };
+            let applied = apply::apply(store, &open.cache_name, &mut roots, plan);
+            (applied, pruning.join().expect("the prune thread does not panic"))
+        });
+        if let Some(e) = source.take_fatal() {
+            return Err(e.into());
+        }
+        let mut report = AppliedReport::default();
+        match applied {
+            Ok(applied) => {
+                report.files_changed = applied.files_changed;
+                report.files_deleted = applied.files_deleted;
+                report.unstable = applied.unstable;
+                report.errors = applied.errors;
+            }
+            Err(e) => report.errors.push((open.target.display().to_string(), e.to_string())),
+        }
+        match pruned {
+            Ok(deleted) => report.pruned = deleted,
+            Err(e) => report.errors.push((
+                open.versions_dir.display().to_string(),
+                texts::format(lang, "cannot_prune", &[("error", &e)]),
+            )),
+        }
+        report.versions_kept = versions::list(&open.versions_dir).len() as u32;
+        writer.send(&Reply::Applied(report))?;
+        Ok(())
+    }
+
+    /// Hashes every file of the replica in parallel batches, in key order.
+    fn verify<W: Write>(&mut self, writer: Writer<W>) -> Result<(), ProtocolError> {
+        let Some(open) = &self.open else {
+            return self.refuse(writer, "not_open", &[]);
+        };
+        const BATCH: usize = 4096;
+        let mut errors = Vec::new();
+        let mut pending: Vec<Entry> = Vec::with_capacity(BATCH);
+        let mut cache = ManifestWriter::default();
+        let target = open.target.clone();
+        let flush = |pending: &mut Vec<Entry>,
+                     writer: &mut FrameWriter<W>,
+                     cache: &mut ManifestWriter,
+                     errors: &mut Vec<(PathBuf, String)>|
+         -> Result<(), ProtocolError> {
+            let listed: Vec<Result<Listed, (PathBuf, String)>> = std::mem::take(pending)
+                .into_par_iter()
+                .map(|entry| verify_entry(&target, entry))
+                .collect();
+            let mut batch = Vec::with_capacity(listed.len());
+            for item in listed {
+                match item {
+                    Ok(listed) => {
+                        if let Some(hash) = listed.hash {
+                            cache.upserts.push((Side::Replica, listed.entry.to_row(Some(hash))));
+                        }
+                        batch.push(listed);
+                    }
+                    Err(error) => errors.push(error),
+                }
+            }
+            writer.send(&Reply::Verified(batch))
+        };
+        for item in walk::walk(&open.target, &open.excludes, walk::Detail::Stat) {
+            match item {
+                WalkItem::Entry(entry) => pending.push(entry),
+                WalkItem::StaleTemp(_) => {}
+                WalkItem::Error(path, message) => errors.push((path, message)),
+            }
+            if pending.len() == BATCH {
+                flush(&mut pending, writer, &mut cache, &mut errors)?;
+            }
+        }
+        flush(&mut pending, writer, &mut cache, &mut errors)?;
+        let name = open.cache_name.clone();
+        if let Some(store) = self.store.as_mut() {
+            if let Err(e) = store.manifest_apply(&name, &cache) {
+                tracing::warn!(error = %e, "cannot cache replica hashes");
+            }
+        }
+        writer.send(&Reply::VerifiedEnd { errors })
+    }
+}
+
+fn verify_entry(target: &Path, entry: Entry) -> Result<Listed, (PathBuf, String)> {
+    let relative = relative_from_key(&entry.key);
+    let path = target.join(&relative);
+    match entry.kind {
+        EntryKind::File => match local::hash_file(&path) {
+            Ok((hash, meta)) => Ok(Listed {
+                entry: Entry::from_metadata(entry.key, &meta),
+                hash: Some(hash),
+                link_target: None,
+            }),
+            Err(e) => Err((relative, e.to_string())),
+        },
+        EntryKind::Symlink => Ok(Listed {
+            link_target: std::fs::read_link(&path).ok(),
+            entry,
+            hash: None,
+        }),
+        _ => Ok(Listed {
+            entry,
+            hash: None,
+            link_target: None,
+        }),
+    }
+}
+
+/// Turns the primary's plan into the plan the local apply code runs, and
+/// the targets of the symlinks it creates.
+fn into_plan(remote: RemotePlan) -> (Plan, HashMap<Box<[u8]>, PathBuf>) {
+    let mut plan = Plan {
+        deletes: remote.deletes,
+        mkdirs: remote.mkdirs,
+        dir_metas: remote.dir_metas,
+        stale_temps: remote.stale_temps,
+        ..Plan::default()
+    };
+    plan.copies = remote
+        .copies
+        .into_iter()
+        .map(|(key, size)| CopyItem {
+            key: key.into_vec().into_boxed_slice(),
+            size,
+        })
+        .collect();
+    plan.links = remote
+        .links
+        .into_iter()
+        .map(|(source, leader)| LinkItem {
+            source,
+            leader: leader.into_vec().into_boxed_slice(),
+        })
+        .collect();
+    let mut link_targets = HashMap::with_capacity(remote.symlinks.len());
+    for (entry, target) in remote.symlinks {
+        link_targets.insert(entry.key.clone(), target);
+        plan.symlinks.push((entry, None));
+    }
+    plan.metas = remote
+        .metas
+        .into_iter()
+        .map(|(source, hash)| MetaItem { source, hash })
+        .collect();
+    plan.source_dirs = remote.source_dirs.into_iter().map(|e| (e.key.clone(), e)).collect();
+    plan.linked_followers = remote
+        .linked_followers
+        .into_iter()
+        .map(|(k, v)| (k.into_vec().into_boxed_slice(), v))
+        .collect();
+    (plan, link_targets)
+}
