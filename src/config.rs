@@ -5,6 +5,7 @@
 //! column, the key and the fix, and nothing on disk is touched before the
 //! whole file has been accepted.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -216,6 +217,64 @@ const TEXTS: &[Row] = &[
         "keep every replica outside every source",
         "mantenga cada réplica fuera de todos los orígenes",
     ),
+    (
+        "bad_node_name",
+        "invalid node name \"{value}\"",
+        "nombre de nodo no válido \"{value}\"",
+    ),
+    (
+        "fix_node_name",
+        "use 1-64 letters, digits, '-' or '_' after [nodes.], such as [nodes.secondary]",
+        "use de 1 a 64 letras, cifras, '-' o '_' tras [nodes.], como [nodes.secondary]",
+    ),
+    (
+        "node_address_empty",
+        "the address is empty",
+        "la dirección está vacía",
+    ),
+    (
+        "fix_node_address",
+        "write the peer's host name or IP address, such as \"dr2.example.com\"",
+        "escriba el nombre de host o la dirección IP del par, como \"dr2.example.com\"",
+    ),
+    ("bad_port", "invalid port {value}", "puerto no válido {value}"),
+    (
+        "fix_port",
+        "use a TCP port from 1 to 65535; sshd listens on 22 unless its Port setting says otherwise",
+        "use un puerto TCP de 1 a 65535; sshd escucha en el 22 salvo que su opción Port diga otro",
+    ),
+    ("value_empty", "the value is empty", "el valor está vacío"),
+    (
+        "fix_user",
+        "write the user drkit logs in as on the peer, such as \"root\"",
+        "escriba el usuario con el que drkit entra en el par, como \"root\"",
+    ),
+    (
+        "fix_agent",
+        "write the command that starts the agent on the peer, such as \"drkit agent --root /\"",
+        "escriba la orden que arranca el agente en el par, como \"drkit agent --root /\"",
+    ),
+    (
+        "unknown_peer",
+        "no node is named \"{value}\"; the config defines: {known}",
+        "ningún nodo se llama \"{value}\"; la configuración define: {known}",
+    ),
+    (
+        "fix_unknown_peer",
+        "name one of the [nodes.NAME] sections, or add a section for this peer",
+        "nombre una de las secciones [nodes.NOMBRE], o añada una sección para este par",
+    ),
+    ("no_nodes", "(no [nodes.*] section)", "(ninguna sección [nodes.*])"),
+    (
+        "bad_bwlimit",
+        "invalid bandwidth limit \"{value}\"",
+        "límite de ancho de banda no válido \"{value}\"",
+    ),
+    (
+        "fix_bwlimit",
+        "write bytes per second above zero, with an optional K, M or G suffix (powers of 1024), such as \"20M\"",
+        "escriba bytes por segundo, más de cero, con un sufijo K, M o G opcional (potencias de 1024), como \"20M\"",
+    ),
 ];
 
 /// Names the TOML type serde expected, in the user's language.
@@ -256,9 +315,16 @@ pub struct Config {
     pub sets: Vec<SyncSet>,
     /// The `[jobs] dir` setting; `job_dir` resolves the default.
     pub jobs_dir: Option<PathBuf>,
+    /// The `[nodes.NAME]` sections: peers reached over SSH, by name.
+    pub nodes: BTreeMap<String, Node>,
 }
 
 impl Config {
+    /// Returns the node a set replicates to, or None for a set with a local target.
+    pub fn node_of(&self, set: &SyncSet) -> Option<&Node> {
+        self.nodes.get(set.peer.as_deref()?)
+    }
+
     /// Returns the folder job files are read from: `[jobs] dir` when set, else
     /// `jobs` beside the config file.
     pub fn job_dir(&self) -> PathBuf {
@@ -289,12 +355,46 @@ pub struct Targets {
 pub struct SyncSet {
     pub name: String,
     pub source: PathBuf,
+    /// The replica: a local path, or a path on `peer` when that is set.
     pub target: PathBuf,
     pub exclude: Vec<String>,
     pub max_delete: MaxDelete,
     pub keep_versions: u32,
+    /// The versions folder, on the same host as `target`.
     pub versions_dir: PathBuf,
+    /// The `[nodes.NAME]` the replica lives on; None for a local target.
+    pub peer: Option<String>,
+    /// Compress file data with zstd on the wire to the peer.
+    pub compress: bool,
+    /// Maximum bytes per second sent to the peer; None for no limit.
+    pub bwlimit: Option<u64>,
 }
+
+/// A peer reached over SSH, from a `[nodes.NAME]` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub name: String,
+    /// Host name or IP address, as written in the config.
+    pub address: String,
+    pub port: u16,
+    pub user: String,
+    /// Private key for public-key authentication.
+    pub key: PathBuf,
+    /// The OpenSSH known_hosts file that pins the peer's host key.
+    pub known_hosts: PathBuf,
+    /// Bound on the TCP connection, the SSH handshake and the authentication.
+    pub connect_timeout: Duration,
+    /// Bound on each blocking SSH operation once connected.
+    pub timeout: Duration,
+    /// Command run on the peer to start the agent.
+    pub agent: String,
+}
+
+/// Default `known_hosts` of a node.
+pub const DEFAULT_KNOWN_HOSTS: &str = "/etc/drkit/ssh/known_hosts";
+
+/// Default `agent` command of a node.
+pub const DEFAULT_AGENT: &str = "drkit agent --root /";
 
 /// Upper bound on deletions in one sync, beyond which the deletion guard stops it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -372,6 +472,21 @@ struct RawConfig {
     #[serde(default)]
     sync: Vec<Spanned<RawSync>>,
     jobs: Option<RawJobs>,
+    #[serde(default)]
+    nodes: BTreeMap<Spanned<String>, Spanned<RawNode>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNode {
+    address: Spanned<String>,
+    port: Option<Spanned<i64>>,
+    user: Option<Spanned<String>>,
+    key: Spanned<String>,
+    known_hosts: Option<Spanned<String>>,
+    connect_timeout: Option<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
+    agent: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -401,6 +516,9 @@ struct RawSync {
     max_delete: Option<Spanned<String>>,
     keep_versions: Option<Spanned<i64>>,
     versions_dir: Option<Spanned<String>>,
+    peer: Option<Spanned<String>>,
+    compress: Option<bool>,
+    bwlimit: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -534,9 +652,14 @@ impl Checker<'_> {
     fn validate(&self, raw: RawConfig) -> Result<Config, ConfigError> {
         let site = self.site(raw.site.into_inner())?;
         let targets = self.targets(raw.targets)?;
+        let mut nodes = BTreeMap::new();
+        for (name, node) in raw.nodes {
+            let node = self.node(name, node)?;
+            nodes.insert(node.name.clone(), node);
+        }
         let mut sets = Vec::new();
         for (index, set) in raw.sync.into_iter().enumerate() {
-            sets.push(self.sync_set(index, set)?);
+            sets.push(self.sync_set(index, set, &nodes)?);
         }
         self.check_overlaps(&sets, &site)?;
         let jobs_dir = match raw.jobs.and_then(|j| j.dir) {
@@ -549,6 +672,7 @@ impl Checker<'_> {
             targets,
             sets: sets.into_iter().map(|s| s.set).collect(),
             jobs_dir,
+            nodes,
         })
     }
 
@@ -622,14 +746,16 @@ impl Checker<'_> {
         Ok(normalize(&path))
     }
 
-    fn sync_set(&self, index: usize, raw: Spanned<RawSync>) -> Result<CheckedSet, ConfigError> {
+    fn sync_set(
+        &self,
+        index: usize,
+        raw: Spanned<RawSync>,
+        nodes: &BTreeMap<String, Node>,
+    ) -> Result<CheckedSet, ConfigError> {
         let span = raw.span();
         let raw = raw.into_inner();
         let name = raw.name.get_ref().clone();
-        let valid_name = !name.is_empty()
-            && name.len() <= 64
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-        if !valid_name {
+        if !valid_name(&name) {
             return Err(self.error(
                 raw.name.span(),
                 &format!("sync[{index}].name"),
@@ -683,6 +809,22 @@ impl Checker<'_> {
             Some(value) => self.absolute(value, &key("versions_dir"))?,
             None => default_versions_dir(&target, &name),
         };
+        let peer = match &raw.peer {
+            Some(value) => Some(self.peer(value, &key("peer"), nodes)?),
+            None => None,
+        };
+        let bwlimit = match &raw.bwlimit {
+            Some(value) => Some(parse_bwlimit(value.get_ref()).ok_or_else(|| {
+                self.error(
+                    value.span(),
+                    &key("bwlimit"),
+                    "bad_bwlimit",
+                    &[("value", value.get_ref())],
+                    "fix_bwlimit",
+                )
+            })?),
+            None => None,
+        };
         Ok(CheckedSet {
             span,
             source_span: raw.source.span(),
@@ -695,15 +837,134 @@ impl Checker<'_> {
                 max_delete,
                 keep_versions,
                 versions_dir,
+                peer,
+                compress: raw.compress.unwrap_or(false),
+                bwlimit,
             },
         })
     }
 
+    /// Checks that a set's `peer` names a `[nodes.*]` section.
+    fn peer(
+        &self,
+        value: &Spanned<String>,
+        key: &str,
+        nodes: &BTreeMap<String, Node>,
+    ) -> Result<String, ConfigError> {
+        let name = value.get_ref();
+        if nodes.contains_key(name) {
+            return Ok(name.clone());
+        }
+        let known = if nodes.is_empty() {
+            text(self.lang, "no_nodes").to_string()
+        } else {
+            nodes.keys().cloned().collect::<Vec<_>>().join(", ")
+        };
+        Err(self.error(
+            value.span(),
+            key,
+            "unknown_peer",
+            &[("value", name), ("known", &known)],
+            "fix_unknown_peer",
+        ))
+    }
+
+    fn node(&self, name: Spanned<String>, raw: Spanned<RawNode>) -> Result<Node, ConfigError> {
+        let raw = raw.into_inner();
+        let name_span = name.span();
+        let name = name.into_inner();
+        if !valid_name(&name) {
+            return Err(self.error(
+                name_span,
+                &format!("nodes.{name}"),
+                "bad_node_name",
+                &[("value", &name)],
+                "fix_node_name",
+            ));
+        }
+        let key = |field: &str| format!("nodes.{name}.{field}");
+
+        let address = raw.address.get_ref().trim().to_string();
+        if address.is_empty() {
+            return Err(self.error(
+                raw.address.span(),
+                &key("address"),
+                "node_address_empty",
+                &[],
+                "fix_node_address",
+            ));
+        }
+        let port = match &raw.port {
+            Some(value) => u16::try_from(*value.get_ref())
+                .ok()
+                .filter(|port| *port != 0)
+                .ok_or_else(|| {
+                    self.error(
+                        value.span(),
+                        &key("port"),
+                        "bad_port",
+                        &[("value", value.get_ref())],
+                        "fix_port",
+                    )
+                })?,
+            None => 22,
+        };
+        let user = self.non_empty(raw.user.as_ref(), "root", &key("user"), "fix_user")?;
+        let agent = self.non_empty(raw.agent.as_ref(), DEFAULT_AGENT, &key("agent"), "fix_agent")?;
+        let key_path = self.absolute(&raw.key, &key("key"))?;
+        let known_hosts = match &raw.known_hosts {
+            Some(value) => self.absolute(value, &key("known_hosts"))?,
+            None => PathBuf::from(DEFAULT_KNOWN_HOSTS),
+        };
+        let connect_timeout = match &raw.connect_timeout {
+            Some(value) => self.duration(value, &key("connect_timeout"))?,
+            None => Duration::from_secs(10),
+        };
+        let timeout = match &raw.timeout {
+            Some(value) => self.duration(value, &key("timeout"))?,
+            None => Duration::from_secs(60),
+        };
+        Ok(Node {
+            name,
+            address,
+            port,
+            user,
+            key: key_path,
+            known_hosts,
+            connect_timeout,
+            timeout,
+            agent,
+        })
+    }
+
+    /// Returns the trimmed value, or `default` when the key is absent; an
+    /// empty value is an error with the fix text `fix`.
+    fn non_empty(
+        &self,
+        value: Option<&Spanned<String>>,
+        default: &str,
+        key: &str,
+        fix: &str,
+    ) -> Result<String, ConfigError> {
+        let Some(value) = value else {
+            return Ok(default.to_string());
+        };
+        let trimmed = value.get_ref().trim();
+        if trimmed.is_empty() {
+            return Err(self.error(value.span(), key, "value_empty", &[], fix));
+        }
+        Ok(trimmed.to_string())
+    }
+
+    /// Rejects sets whose paths overlap. Paths on different hosts never
+    /// overlap: a remote target is compared only with paths on the same peer,
+    /// so `source = "/var/www"` with `target = "/var/www"` on a peer is valid.
     fn check_overlaps(&self, sets: &[CheckedSet], site: &CheckedSite) -> Result<(), ConfigError> {
         for (i, a) in sets.iter().enumerate() {
             let s = &a.set;
             let key = |field: &str| format!("sync.{}.{field}", s.name);
-            if nested(&s.source, &s.target) {
+            let local = s.peer.is_none();
+            if local && nested(&s.source, &s.target) {
                 return Err(self.error(
                     a.target_span.clone(),
                     &key("target"),
@@ -712,7 +973,7 @@ impl Checker<'_> {
                     "fix_overlap_source_target",
                 ));
             }
-            if nested(&s.source, &s.versions_dir) || nested(&s.target, &s.versions_dir) {
+            if (local && nested(&s.source, &s.versions_dir)) || nested(&s.target, &s.versions_dir) {
                 return Err(self.error(
                     a.target_span.clone(),
                     &key("versions_dir"),
@@ -725,7 +986,7 @@ impl Checker<'_> {
                 (&site.site.data_dir, "site.data_dir"),
                 (&site.site.report_dir, "site.report_dir"),
             ] {
-                if path.starts_with(&s.target) || path.starts_with(&s.versions_dir) {
+                if local && (path.starts_with(&s.target) || path.starts_with(&s.versions_dir)) {
                     let span = if what == "site.data_dir" {
                         site.data_dir_span.clone()
                     } else {
@@ -755,7 +1016,7 @@ impl Checker<'_> {
                         "fix_duplicate_set",
                     ));
                 }
-                if nested(&s.target, &t.target) {
+                if s.peer == t.peer && nested(&s.target, &t.target) {
                     return Err(self.error(
                         a.target_span.clone(),
                         &key("target"),
@@ -768,7 +1029,9 @@ impl Checker<'_> {
                         "fix_overlap_targets",
                     ));
                 }
-                if nested(&s.source, &t.target) || nested(&s.target, &t.source) {
+                let into_other = t.peer.is_none() && nested(&s.source, &t.target);
+                let into_this = local && nested(&s.target, &t.source);
+                if into_other || into_this {
                     return Err(self.error(
                         a.source_span.clone(),
                         &key("source"),
@@ -801,6 +1064,35 @@ struct CheckedSet {
 pub fn default_versions_dir(target: &Path, set: &str) -> PathBuf {
     let parent = target.parent().unwrap_or(Path::new("/"));
     parent.join(".drkit-versions").join(set)
+}
+
+/// True for a set or node name: 1-64 ASCII letters, digits, '-' or '_'.
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// Parses a bandwidth limit in bytes per second: "500", "512K", "20M" or
+/// "1G", where the suffixes are powers of 1024. Zero is rejected.
+pub fn parse_bwlimit(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let (number, unit) = match text.char_indices().last()? {
+        (i, c) if c.is_ascii_alphabetic() => (&text[..i], c.to_ascii_uppercase()),
+        _ => (text, 'B'),
+    };
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let factor: u64 = match unit {
+        'B' => 1,
+        'K' => 1 << 10,
+        'M' => 1 << 20,
+        'G' => 1 << 30,
+        _ => return None,
+    };
+    let value = number.parse::<u64>().ok()?.checked_mul(factor)?;
+    (value > 0).then_some(value)
 }
 
 /// True when one path equals the other or lies inside it.
@@ -938,6 +1230,113 @@ mod tests {
         let text = "[site]\nname = \"w\"\ndata_dir = \"/d\"\nreport_dir = \"/r\"\nlanguage = \"es\"\n[targets]\nrpo = \"60 segundos\"\n";
         let e = parse(Path::new("c.toml"), text, None).unwrap_err().to_string();
         assert_eq!(e, "c.toml:7:7: targets.rpo: duración no válida \"60 segundos\"\n  solución: escriba un número mayor que cero con su unidad (ms, s, m, h, d), como \"15m\", \"60s\" o \"1h30m\"");
+    }
+
+    const SITE: &str = "[site]\nname = \"w\"\ndata_dir = \"/d\"\nreport_dir = \"/r\"\n";
+
+    fn parse_en(text: &str) -> Result<Config, String> {
+        parse(Path::new("c.toml"), text, Some(Lang::En)).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn node_defaults_apply() {
+        let text = format!("{SITE}[nodes.dr2]\naddress = \"dr2.example.com\"\nkey = \"/k\"\n");
+        let config = parse_en(&text).unwrap();
+        let node = &config.nodes["dr2"];
+        assert_eq!(node.name, "dr2");
+        assert_eq!(node.port, 22);
+        assert_eq!(node.user, "root");
+        assert_eq!(node.known_hosts, PathBuf::from(DEFAULT_KNOWN_HOSTS));
+        assert_eq!(node.connect_timeout, Duration::from_secs(10));
+        assert_eq!(node.timeout, Duration::from_secs(60));
+        assert_eq!(node.agent, "drkit agent --root /");
+    }
+
+    #[test]
+    fn remote_set_may_reuse_its_source_path() {
+        let text = format!(
+            "{SITE}[nodes.dr2]\naddress = \"10.0.0.2\"\nport = 2222\nkey = \"/k\"\n\
+             [[sync]]\nname = \"www\"\nsource = \"/var/www\"\ntarget = \"/var/www\"\npeer = \"dr2\"\n\
+             compress = true\nbwlimit = \"20M\"\n\
+             [[sync]]\nname = \"local\"\nsource = \"/srv\"\ntarget = \"/backup/srv\"\n"
+        );
+        let config = parse_en(&text).unwrap();
+        let remote = &config.sets[0];
+        assert_eq!(remote.peer.as_deref(), Some("dr2"));
+        assert!(remote.compress);
+        assert_eq!(remote.bwlimit, Some(20 * 1024 * 1024));
+        assert_eq!(config.node_of(remote).map(|n| n.port), Some(2222));
+        assert_eq!(config.node_of(&config.sets[1]), None);
+        assert!(!config.sets[1].compress);
+    }
+
+    #[test]
+    fn remote_target_must_be_absolute() {
+        let text = format!(
+            "{SITE}[nodes.dr2]\naddress = \"h\"\nkey = \"/k\"\n\
+             [[sync]]\nname = \"www\"\nsource = \"/var/www\"\ntarget = \"www\"\npeer = \"dr2\"\n"
+        );
+        let e = parse_en(&text).unwrap_err();
+        assert!(e.contains("sync.www.target: \"www\" is not an absolute path"), "{e}");
+    }
+
+    #[test]
+    fn unknown_peer_lists_the_nodes() {
+        let text = format!(
+            "{SITE}[nodes.dr2]\naddress = \"h\"\nkey = \"/k\"\n[nodes.dr3]\naddress = \"h\"\nkey = \"/k\"\n\
+             [[sync]]\nname = \"www\"\nsource = \"/a\"\ntarget = \"/a\"\npeer = \"secondary\"\n"
+        );
+        let e = parse_en(&text).unwrap_err();
+        assert!(
+            e.starts_with("c.toml:15:8: sync.www.peer: no node is named \"secondary\"; the config defines: dr2, dr3"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn node_errors_name_the_key() {
+        let cases = [
+            ("address = \"h\"\nkey = \"/k\"\nport = 70000\n", "nodes.n.port: invalid port 70000"),
+            ("address = \" \"\nkey = \"/k\"\n", "nodes.n.address: the address is empty"),
+            ("address = \"h\"\nkey = \"id\"\n", "nodes.n.key: \"id\" is not an absolute path"),
+            ("address = \"h\"\nkey = \"/k\"\nuser = \"\"\n", "nodes.n.user: the value is empty"),
+            ("address = \"h\"\nkey = \"/k\"\ntimeout = \"1 min\"\n", "nodes.n.timeout: invalid duration"),
+            ("address = \"h\"\n", "missing"),
+        ];
+        for (body, expected) in cases {
+            let e = parse_en(&format!("{SITE}[nodes.n]\n{body}")).unwrap_err();
+            assert!(e.contains(expected), "{body}: {e}");
+        }
+    }
+
+    #[test]
+    fn bad_bwlimit_is_rejected() {
+        let text = format!(
+            "{SITE}[[sync]]\nname = \"www\"\nsource = \"/a\"\ntarget = \"/b\"\nbwlimit = \"20 MB\"\n"
+        );
+        let e = parse_en(&text).unwrap_err();
+        assert!(e.contains("sync.www.bwlimit: invalid bandwidth limit \"20 MB\""), "{e}");
+    }
+
+    #[test]
+    fn bwlimit_units_are_powers_of_1024() {
+        assert_eq!(parse_bwlimit("500"), Some(500));
+        assert_eq!(parse_bwlimit("512K"), Some(512 * 1024));
+        assert_eq!(parse_bwlimit("20m"), Some(20 << 20));
+        assert_eq!(parse_bwlimit("1G"), Some(1 << 30));
+        assert_eq!(parse_bwlimit("0"), None);
+        assert_eq!(parse_bwlimit("0M"), None);
+        assert_eq!(parse_bwlimit("M"), None);
+        assert_eq!(parse_bwlimit("1.5M"), None);
+        assert_eq!(parse_bwlimit("2T"), None);
+        assert_eq!(parse_bwlimit("-1"), None);
+    }
+
+    #[test]
+    fn local_target_equal_to_source_is_rejected() {
+        let text = format!("{SITE}[[sync]]\nname = \"www\"\nsource = \"/a\"\ntarget = \"/a\"\n");
+        let e = parse_en(&text).unwrap_err();
+        assert!(e.contains("overlap"), "{e}");
     }
 
     #[test]

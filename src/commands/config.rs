@@ -41,13 +41,18 @@ pub fn execute(global: &GlobalArgs, command: &ConfigCommand) -> Exit {
         ],
     );
     for set in &config.sets {
+        // A remote target is shown the way scp and rsync write it: NODE:PATH.
+        let target = match &set.peer {
+            Some(peer) => format!("{peer}:{}", set.target.display()),
+            None => set.target.display().to_string(),
+        };
         texts::say(
             lang,
             "config_set",
             &[
                 ("name", &set.name),
                 ("source", &set.source.display()),
-                ("target", &set.target.display()),
+                ("target", &target),
                 ("max_delete", &set.max_delete),
                 ("keep", &set.keep_versions),
                 ("versions", &set.versions_dir.display()),

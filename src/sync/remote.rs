@@ -754,6 +754,9 @@ mod tests {
             max_delete: MaxDelete::Percent(50.0),
             keep_versions: 2,
             versions_dir: dir.join("peer/.drkit-versions/www"),
+            peer: Some("secondary".into()),
+            compress: false,
+            bwlimit: None,
         }
     }
 
