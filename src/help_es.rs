@@ -35,6 +35,9 @@ const HELP: &[(&str, &str, &str)] = &[
     ("demo", "", "Construye un árbol de alojamiento de ejemplo y ejecuta en él el trabajo principal, paso a paso"),
     ("demo", "dir", "Carpeta donde construir la demostración [por defecto: ./drkit-demo]"),
     ("help", "", "Muestra esta ayuda o la de un subcomando"),
+    ("agent", "", "Atiende las sincronizaciones de un primario en este par por stdin/stdout (lo inicia SSH)"),
+    ("agent", "root", "Carpeta de la que el agente no sale: cada réplica y cada carpeta de versiones deben estar dentro"),
+    ("agent", "state", "Carpeta de la base de datos y los bloqueos del agente"),
 ];
 
 /// Returns `command` with its help texts in `lang`.

@@ -64,6 +64,8 @@ pub enum Command {
     Init,
     /// Build a sample hosting tree and run the main job on it, step by step
     Demo(commands::demo::DemoArgs),
+    /// Serve a primary's syncs on this peer over stdin/stdout (started by SSH)
+    Agent(commands::agent::AgentArgs),
     /// Run one job inside `drkit run` (internal)
     #[command(hide = true)]
     JobExec(commands::run::JobExecArgs),

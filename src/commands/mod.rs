@@ -3,6 +3,7 @@
 //! the outcome in the user's language. Errors carry their context here
 //! (set, path, job) and become an exit code.
 
+pub mod agent;
 pub mod config;
 pub mod demo;
 pub mod report;
@@ -43,6 +44,7 @@ pub fn dispatch(cli: Cli) -> Exit {
             demo::execute(&global, &args)
         }
         Command::Config(cmd) => config::execute(&global, &cmd),
+        Command::Agent(args) => agent::execute(&global, &args),
         command => with_context(global, |ctx| match command {
             Command::Sync(args) => sync::execute(ctx, &args),
             Command::Verify(args) => verify::execute(ctx, &args),
@@ -54,7 +56,7 @@ pub fn dispatch(cli: Cli) -> Exit {
                 texts::say(ctx.lang, "init_done", &[("path", &ctx.store.path().display())]);
                 Exit::Ok
             }
-            Command::Demo(_) | Command::Config(_) => unreachable!("dispatched above"),
+            Command::Demo(_) | Command::Config(_) | Command::Agent(_) => unreachable!("dispatched above"),
         }),
     }
 }

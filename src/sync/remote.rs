@@ -717,6 +717,187 @@ fn send_chunks<R: Read, W: Write>(
     Ok(hash)
 }
 
+/// Re-hashes both sides of a set whose replica is on the peer: the agent
+/// hashes its files while the primary hashes its own, then the two sorted
+/// lists are compared entry by entry.
+pub fn verify_remote<R: Read, W: Write>(
+    store: &mut Store,
+    set: &SyncSet,
+    agent: &mut Agent<R, W>,
+    wire: &Wire,
+) -> Result<super::VerifyReport, SyncError> {
+    let _lock = super::lock_set(store, &set.name)?;
+    let clock = Instant::now();
+    let peer_error = |e: AgentFailure| SyncError::Peer {
+        set: set.name.clone(),
+        peer: wire.peer.clone(),
+        message: e.to_string(),
+    };
+    if !set.source.is_dir() {
+        return Err(SyncError::SourceMissing {
+            set: set.name.clone(),
+            path: set.source.clone(),
+        });
+    }
+    let excludes = walk::Excludes::new(&set.exclude).map_err(|e| SyncError::Cache {
+        set: set.name.clone(),
+        message: format!("invalid exclude pattern: {e}"),
+    })?;
+    match agent.ask(&Request::Open {
+        set: set.name.clone(),
+        target: set.target.clone(),
+        versions_dir: set.versions_dir.clone(),
+        excludes: set.exclude.clone(),
+    }) {
+        Ok(Reply::Opened) => {}
+        Ok(other) => return Err(peer_error(unexpected(&other))),
+        Err(e) => return Err(peer_error(e)),
+    }
+    let (source, replica) = std::thread::scope(|scope| {
+        let source = scope.spawn(|| hash_source(&set.source, &excludes));
+        let replica = collect_verified(agent);
+        (source.join().expect("the hashing thread does not panic"), replica)
+    });
+    let (replica, replica_errors) = replica.map_err(peer_error)?;
+    let (source, source_errors) = source;
+    let mut report = super::VerifyReport {
+        set: set.name.clone(),
+        files_checked: 0,
+        bytes_hashed: 0,
+        mismatched: Vec::new(),
+        missing: Vec::new(),
+        extra: Vec::new(),
+        errors: source_errors,
+        duration_ms: 0,
+        finished_at: String::new(),
+    };
+    report
+        .errors
+        .extend(replica_errors.into_iter().map(|(path, error)| ItemError {
+            path: format!("replica: {}", path.display()),
+            error,
+        }));
+    let mut cache = ManifestWriter::default();
+    let mut replica = replica
+        .into_iter()
+        .filter(|l| l.entry.kind != EntryKind::Special)
+        .peekable();
+    let mut source = source.into_iter().peekable();
+    loop {
+        let order = match (source.peek(), replica.peek()) {
+            (None, None) => break,
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (Some(s), Some(r)) => s.entry.key.cmp(&r.entry.key),
+        };
+        match order {
+            std::cmp::Ordering::Less => report
+                .missing
+                .push(display_key(&source.next().expect("peeked").entry.key)),
+            std::cmp::Ordering::Greater => report
+                .extra
+                .push(display_key(&replica.next().expect("peeked").entry.key)),
+            std::cmp::Ordering::Equal => {
+                let (s, r) = (source.next().expect("peeked"), replica.next().expect("peeked"));
+                let key = display_key(&s.entry.key);
+                match (s.entry.kind, r.entry.kind) {
+                    (EntryKind::File, EntryKind::File) => {
+                        report.files_checked += 1;
+                        report.bytes_hashed += s.entry.size + r.entry.size;
+                        if s.hash.is_none() || s.hash != r.hash {
+                            report.mismatched.push(key);
+                        } else if !plan::same_metadata(&s.entry, &r.entry) {
+                            report.mismatched.push(format!("{key} (owner, mode or mtime)"));
+                        }
+                        if let Some(hash) = s.hash {
+                            cache.upserts.push((Side::Source, s.entry.to_row(Some(hash))));
+                        }
+                    }
+                    (EntryKind::Dir, EntryKind::Dir) => {}
+                    (EntryKind::Symlink, EntryKind::Symlink)
+                        if s.link_target.is_some() && s.link_target == r.link_target => {}
+                    _ => report.mismatched.push(key),
+                }
+            }
+        }
+    }
+    store.manifest_apply(&set.name, &cache)?;
+    report.mismatched.sort();
+    report.duration_ms = clock.elapsed().as_millis() as u64;
+    report.finished_at = crate::store::now_text();
+    Ok(report)
+}
+
+/// Walks and hashes the source in parallel batches, in key order.
+fn hash_source(root: &std::path::Path, excludes: &walk::Excludes) -> (Vec<Listed>, Vec<ItemError>) {
+    let mut errors = Vec::new();
+    let mut entries = Vec::new();
+    for item in walk::walk(root, excludes, walk::Detail::Stat) {
+        match item {
+            WalkItem::Entry(entry) if entry.kind != EntryKind::Special => entries.push(entry),
+            WalkItem::Error(path, message) => errors.push(ItemError {
+                path: format!("source: {}", path.display()),
+                error: message,
+            }),
+            _ => {}
+        }
+    }
+    let listed: Vec<Result<Listed, ItemError>> = entries
+        .into_par_iter()
+        .map(|entry| {
+            let path = root.join(relative_from_key(&entry.key));
+            match entry.kind {
+                EntryKind::File => match local::hash_file(&path) {
+                    Ok((hash, meta)) => Ok(Listed {
+                        entry: Entry::from_metadata(entry.key, &meta),
+                        hash: Some(hash),
+                        link_target: None,
+                    }),
+                    Err(e) => Err(ItemError {
+                        path: display_key(&entry.key),
+                        error: format!("source: {e}"),
+                    }),
+                },
+                EntryKind::Symlink => Ok(Listed {
+                    link_target: std::fs::read_link(&path).ok(),
+                    entry,
+                    hash: None,
+                }),
+                _ => Ok(Listed {
+                    entry,
+                    hash: None,
+                    link_target: None,
+                }),
+            }
+        })
+        .collect();
+    let mut out = Vec::with_capacity(listed.len());
+    for item in listed {
+        match item {
+            Ok(listed) => out.push(listed),
+            Err(e) => errors.push(e),
+        }
+    }
+    (out, errors)
+}
+
+#[allow(clippy::type_complexity)]
+fn collect_verified<R: Read, W: Write>(
+    agent: &mut Agent<R, W>,
+) -> Result<(Vec<Listed>, Vec<(PathBuf, String)>), AgentFailure> {
+    let mut all = Vec::new();
+    let mut reply = agent.ask(&Request::Verify)?;
+    loop {
+        match reply {
+            Reply::Verified(batch) => all.extend(batch),
+            Reply::VerifiedEnd { errors } => return Ok((all, errors)),
+            Reply::Error(message) => return Err(AgentFailure::Refused(message)),
+            other => return Err(unexpected(&other)),
+        }
+        reply = agent.reader.receive::<Reply>()?;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -818,5 +999,31 @@ mod tests {
         });
         assert_eq!(third.files_changed, 0);
         assert!(third.version_created.is_none());
+
+        let clean = with_agent(&root, &state, |agent| {
+            verify_remote(&mut store, &set, agent, &wire).unwrap()
+        });
+        assert!(clean.is_ok(), "{clean:?}");
+        // Bit rot on the peer: same size and mtime, other bytes.
+        let rotten = set.target.join("sub/a.txt");
+        let meta = std::fs::metadata(&rotten).unwrap();
+        std::fs::write(&rotten, b"HELLO").unwrap();
+        let mtime =
+            std::time::SystemTime::UNIX_EPOCH + std::time::Duration::new(meta.mtime() as u64, meta.mtime_nsec() as u32);
+        std::fs::File::options()
+            .write(true)
+            .open(&rotten)
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+        let found = with_agent(&root, &state, |agent| {
+            verify_remote(&mut store, &set, agent, &wire).unwrap()
+        });
+        assert!(found.mismatched.iter().any(|p| p.starts_with("sub/a.txt")), "{found:?}");
+        let repaired = with_agent(&root, &state, |agent| {
+            sync_remote(&mut store, &set, &SyncOptions::default(), agent, &wire).unwrap()
+        });
+        assert!(repaired.files_changed >= 1);
+        assert_eq!(std::fs::read(&rotten).unwrap(), b"hello");
     }
 }
