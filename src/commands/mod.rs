@@ -6,6 +6,7 @@
 pub mod agent;
 pub mod config;
 pub mod demo;
+pub mod peers;
 pub mod report;
 pub mod run;
 pub mod status;

@@ -44,17 +44,49 @@ pub fn execute(ctx: &mut Context, args: &SyncArgs) -> Exit {
     let options = SyncOptions { max_delete };
     let run = super::own_run(ctx, "sync");
     let mut exit = Exit::Ok;
+    let mut peers = super::peers::Peers::default();
     for set in &sets {
-        exit = exit.worst(sync_one(ctx, set, &options, args.json, run));
+        exit = exit.worst(sync_one(ctx, set, &options, args.json, run, &mut peers));
     }
+    peers.close();
     super::finish_own_run(ctx, run, exit);
     crate::report::refresh(ctx);
     exit
 }
 
-fn sync_one(ctx: &mut Context, set: &SyncSet, options: &SyncOptions, json: bool, run: Option<i64>) -> Exit {
+/// Syncs one set to its local replica, or to its peer over the run's SSH session.
+fn sync_set(
+    ctx: &mut Context,
+    set: &SyncSet,
+    options: &SyncOptions,
+    peers: &mut super::peers::Peers,
+) -> Result<SyncSummary, SyncError> {
+    let Some(node) = ctx.config.node_of(set).cloned() else {
+        return crate::sync::sync_set(&mut ctx.store, set, options);
+    };
+    let link = peers.link(&node, ctx.lang).map_err(|message| SyncError::Peer {
+        set: set.name.clone(),
+        peer: node.name.clone(),
+        message,
+    })?;
+    let wire = super::peers::wire(set, link);
+    let result = crate::sync::remote::sync_remote(&mut ctx.store, set, options, &mut link.agent, &wire);
+    if matches!(result, Err(SyncError::Peer { .. })) {
+        peers.forget(&node);
+    }
+    result
+}
+
+fn sync_one(
+    ctx: &mut Context,
+    set: &SyncSet,
+    options: &SyncOptions,
+    json: bool,
+    run: Option<i64>,
+    peers: &mut super::peers::Peers,
+) -> Exit {
     tracing::info!(set = %set.name, "sync started");
-    match crate::sync::sync_set(&mut ctx.store, set, options) {
+    match sync_set(ctx, set, options, peers) {
         Ok(summary) => {
             let status = if summary.is_ok() { "ok" } else { "failed" };
             let data = serde_json::to_value(&summary).unwrap_or_default();
@@ -163,6 +195,9 @@ pub fn sync_error_text(lang: Lang, e: &SyncError) -> String {
                 ("allowed", allowed),
             ],
         ),
+        SyncError::Peer { set, peer, message } => {
+            texts::format(lang, "peer_failed", &[("set", set), ("peer", peer), ("message", message)])
+        }
         other => other.to_string(),
     }
 }

@@ -33,6 +33,7 @@ pub const TEXTS: &[Row] = &[
     ("config_set", "  {name}: {source} -> {target} (max_delete {max_delete}, {keep} versions in {versions})", "  {name}: {source} -> {target} (max_delete {max_delete}, {keep} versiones en {versions})"),
     ("config_jobs", "job files in {dir}: valid (jobs: {count})", "archivos de trabajos en {dir}: válidos (trabajos: {count})"),
     ("config_no_jobs", "no job folder at {dir}; `drkit run` needs one (see README.md, \"Configuration\")", "no hay carpeta de trabajos en {dir}; `drkit run` la necesita (vea README.es.md, \"Configuración\")"),
+    ("peer_failed", "set \"{set}\": peer {peer}: {message}", "conjunto \"{set}\": par {peer}: {message}"),
     ("report_written", "report written: {path}", "informe escrito: {path}"),
 ];
 

@@ -26,17 +26,41 @@ pub fn execute(ctx: &mut Context, args: &VerifyArgs) -> Exit {
     };
     let run = super::own_run(ctx, "verify");
     let mut exit = Exit::Ok;
+    let mut peers = super::peers::Peers::default();
     for set in &sets {
-        exit = exit.worst(verify_one(ctx, set, args.json, run));
+        exit = exit.worst(verify_one(ctx, set, args.json, run, &mut peers));
     }
+    peers.close();
     super::finish_own_run(ctx, run, exit);
     crate::report::refresh(ctx);
     exit
 }
 
-fn verify_one(ctx: &mut Context, set: &SyncSet, json: bool, run: Option<i64>) -> Exit {
+/// Verifies one set against its local replica, or against its peer's.
+fn verify_set(
+    ctx: &mut Context,
+    set: &SyncSet,
+    peers: &mut super::peers::Peers,
+) -> Result<VerifyReport, crate::sync::SyncError> {
+    let Some(node) = ctx.config.node_of(set).cloned() else {
+        return crate::sync::verify_set(&mut ctx.store, set);
+    };
+    let link = peers.link(&node, ctx.lang).map_err(|message| crate::sync::SyncError::Peer {
+        set: set.name.clone(),
+        peer: node.name.clone(),
+        message,
+    })?;
+    let wire = super::peers::wire(set, link);
+    let result = crate::sync::remote::verify_remote(&mut ctx.store, set, &mut link.agent, &wire);
+    if matches!(result, Err(crate::sync::SyncError::Peer { .. })) {
+        peers.forget(&node);
+    }
+    result
+}
+
+fn verify_one(ctx: &mut Context, set: &SyncSet, json: bool, run: Option<i64>, peers: &mut super::peers::Peers) -> Exit {
     tracing::info!(set = %set.name, "verify started");
-    match crate::sync::verify_set(&mut ctx.store, set) {
+    match verify_set(ctx, set, peers) {
         Ok(report) => {
             let status = if report.is_ok() { "ok" } else { "failed" };
             let data = serde_json::to_value(&report).unwrap_or_default();

@@ -4,4 +4,5 @@
 
 pub mod agent;
 pub mod local;
+pub mod peer;
 pub mod protocol;

@@ -547,3 +547,178 @@ fn into_plan(remote: RemotePlan) -> (Plan, HashMap<Box<[u8]>, PathBuf>) {
         .collect();
     (plan, link_targets)
 }
+
+#[cfg(test)]
+mod tests {
+    //! A test client that speaks the protocol to a real agent over pipes and
+    //! sends it paths that try to leave its root.
+
+    use super::*;
+    use crate::transport::protocol::{Part, RemotePlan};
+    use serde_bytes::ByteBuf;
+
+    struct Client {
+        reader: FrameReader<std::io::PipeReader>,
+        writer: FrameWriter<std::io::PipeWriter>,
+        server: Option<std::thread::JoinHandle<Result<(), AgentError>>>,
+    }
+
+    impl Client {
+        fn start(root: &Path, state: &Path, version: u32) -> (Client, Reply) {
+            let (from_client, to_agent) = std::io::pipe().unwrap();
+            let (from_agent, to_client) = std::io::pipe().unwrap();
+            let options = AgentOptions {
+                root: root.to_path_buf(),
+                state: state.to_path_buf(),
+            };
+            let server = std::thread::spawn(move || serve(&options, from_client, to_client));
+            let mut client = Client {
+                reader: FrameReader::new(from_agent),
+                writer: FrameWriter::new(to_agent),
+                server: Some(server),
+            };
+            let hello = client.ask(&Request::Hello {
+                version,
+                lang: "en".into(),
+            });
+            (client, hello)
+        }
+
+        fn ask(&mut self, request: &Request) -> Reply {
+            self.writer.send(request).unwrap();
+            self.writer.flush().unwrap();
+            self.reader.receive().unwrap()
+        }
+
+        fn open(&mut self, target: &Path, versions: &Path) -> Reply {
+            self.ask(&Request::Open {
+                set: "www".into(),
+                target: target.to_path_buf(),
+                versions_dir: versions.to_path_buf(),
+                excludes: Vec::new(),
+            })
+        }
+
+        fn finish(mut self) {
+            self.writer.send(&Request::Bye).unwrap();
+            self.writer.flush().unwrap();
+            let _ = self.server.take().unwrap().join().unwrap();
+        }
+    }
+
+    fn refused(reply: &Reply, needle: &str) {
+        match reply {
+            Reply::Error(message) => assert!(message.contains(needle), "{message}"),
+            other => panic!("expected a refusal mentioning {needle:?}, got {other:?}"),
+        }
+    }
+
+    fn key(text: &str) -> Key {
+        ByteBuf::from(text.replace('/', "\0").into_bytes())
+    }
+
+    fn file_entry(name: &str) -> Entry {
+        let meta = std::fs::metadata("/etc/hostname").unwrap();
+        Entry::from_metadata(key(name).into_vec().into_boxed_slice(), &meta)
+    }
+
+    #[test]
+    fn protocol_version_mismatch_names_both_versions() {
+        let dir = tempfile::tempdir().unwrap();
+        let (client, hello) = Client::start(dir.path(), &dir.path().join("state"), PROTOCOL_VERSION + 1);
+        refused(&hello, &format!("version {PROTOCOL_VERSION}"));
+        refused(&hello, &format!("version {}", PROTOCOL_VERSION + 1));
+        let _ = client.server.unwrap().join().unwrap();
+    }
+
+    #[test]
+    fn a_root_that_is_a_symlink_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("real")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("real"), dir.path().join("alias")).unwrap();
+        let (client, hello) = Client::start(&dir.path().join("alias"), &dir.path().join("state"), PROTOCOL_VERSION);
+        refused(&hello, "symlink");
+        let _ = client.server.unwrap().join().unwrap();
+    }
+
+    #[test]
+    fn replica_folders_outside_the_root_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(root.join("real")).unwrap();
+        std::os::unix::fs::symlink(dir.path(), root.join("escape")).unwrap();
+        let (mut client, hello) = Client::start(&root, &dir.path().join("state"), PROTOCOL_VERSION);
+        assert!(matches!(hello, Reply::Hello { .. }));
+        let versions = root.join(".versions");
+        refused(&client.open(Path::new("/etc"), &versions), "outside");
+        refused(&client.open(&root.join("real/../../x"), &versions), "\"..\"");
+        refused(&client.open(Path::new("relative/www"), &versions), "absolute");
+        refused(&client.open(&root.join("escape/www"), &versions), "symlink");
+        refused(&client.open(&root.join("real/www"), Path::new("/tmp/v")), "outside");
+        assert!(!dir.path().join("www").exists());
+        client.finish();
+    }
+
+    #[test]
+    fn keys_that_escape_are_refused_and_nothing_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        let target = root.join("www");
+        let outside = dir.path().join("outside");
+        std::fs::create_dir_all(&target).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("secret"), b"secret").unwrap();
+        std::os::unix::fs::symlink(&outside, target.join("door")).unwrap();
+        std::os::unix::fs::symlink(outside.join("secret"), target.join("pointer")).unwrap();
+        let (mut client, _) = Client::start(&root, &dir.path().join("state"), PROTOCOL_VERSION);
+        assert!(matches!(client.open(&target, &root.join(".versions/www")), Reply::Opened));
+
+        for bad in ["../outside/secret", "door/secret", "a//b", "/etc/passwd"] {
+            refused(&client.ask(&Request::Hash { keys: vec![key(bad)] }), "refused");
+            refused(&client.ask(&Request::Chunks { keys: vec![key(bad)] }), "refused");
+        }
+        refused(&client.ask(&Request::Hash { keys: vec![key("pointer")] }), "not a regular file");
+
+        let copy_through_door = RemotePlan {
+            copies: vec![(key("door/planted"), 5)],
+            ..RemotePlan::default()
+        };
+        refused(&client.ask(&Request::Apply(Box::new(copy_through_door))), "door");
+        let link_leaving = RemotePlan {
+            links: vec![(file_entry("inside"), key("../outside/secret"))],
+            ..RemotePlan::default()
+        };
+        refused(&client.ask(&Request::Apply(Box::new(link_leaving))), "refused");
+        let chmod_through_symlink = RemotePlan {
+            metas: vec![(file_entry("pointer"), None)],
+            ..RemotePlan::default()
+        };
+        refused(&client.ask(&Request::Apply(Box::new(chmod_through_symlink))), "pointer");
+        let stale_outside = RemotePlan {
+            stale_temps: vec![PathBuf::from("../outside/secret")],
+            ..RemotePlan::default()
+        };
+        refused(&client.ask(&Request::Apply(Box::new(stale_outside))), "refused");
+
+        // After the refusals the session still works: a plain file arrives.
+        let good = RemotePlan {
+            copies: vec![(key("ok.txt"), 2)],
+            ..RemotePlan::default()
+        };
+        assert!(matches!(client.ask(&Request::Apply(Box::new(good))), Reply::Accepted));
+        client.writer.send(&Part::Start { key: key("ok.txt") }).unwrap();
+        client.writer.send(&Part::Data(ByteBuf::from(b"ok".to_vec()))).unwrap();
+        let entry = file_entry("ok.txt");
+        let hash = *blake3::hash(b"ok").as_bytes();
+        client.writer.send(&Part::End { entry, hash }).unwrap();
+        client.writer.flush().unwrap();
+        match client.reader.receive::<Reply>().unwrap() {
+            Reply::Applied(report) => assert!(report.errors.is_empty(), "{:?}", report.errors),
+            other => panic!("{other:?}"),
+        }
+        client.finish();
+        assert_eq!(std::fs::read(target.join("ok.txt")).unwrap(), b"ok");
+        assert_eq!(std::fs::read(outside.join("secret")).unwrap(), b"secret");
+        assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 1, "nothing was written outside the root");
+    }
+}

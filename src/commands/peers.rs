@@ -1,0 +1,47 @@
+//! The SSH sessions of one command: one per peer, opened when a set first
+//! needs it and closed at the end.
+
+use std::collections::HashMap;
+
+use crate::config::{Node, SyncSet};
+use crate::i18n::Lang;
+use crate::sync::remote::Wire;
+use crate::transport::peer::{self, PeerLink};
+
+#[derive(Default)]
+pub struct Peers {
+    /// Open links, or the message of a peer that could not be reached, so
+    /// the other sets of the run do not wait for it again.
+    links: HashMap<String, Result<PeerLink, String>>,
+}
+
+impl Peers {
+    /// The link to `node`, opened on first use.
+    pub fn link(&mut self, node: &Node, lang: Lang) -> Result<&mut PeerLink, String> {
+        let slot = self.links.entry(node.name.clone()).or_insert_with(|| {
+            tracing::info!(node = %node.name, "connecting to the peer");
+            peer::open(node, lang).map_err(|e| e.message(lang))
+        });
+        slot.as_mut().map_err(|message| message.clone())
+    }
+
+    /// Drops the link to `node` after it broke, so a later set reconnects.
+    pub fn forget(&mut self, node: &Node) {
+        self.links.remove(&node.name);
+    }
+
+    pub fn close(self) {
+        for link in self.links.into_values().flatten() {
+            link.close();
+        }
+    }
+}
+
+/// How a set's data travels to its peer.
+pub fn wire(set: &SyncSet, link: &PeerLink) -> Wire {
+    Wire {
+        peer: link.endpoint.clone(),
+        compress: set.compress,
+        bwlimit: set.bwlimit,
+    }
+}
