@@ -3,3 +3,4 @@
 //! replica side.
 
 pub mod local;
+pub mod ssh;
