@@ -59,7 +59,7 @@ pub fn host_pattern(address: &str, port: u16) -> String {
     }
 }
 
-/// What a known_hosts file says about the key a host presented.
+/// Result of looking up the key a host presented in a known_hosts file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lookup {
     /// The key is pinned for the host on this line (1-based).
@@ -355,7 +355,7 @@ mod tests {
 
     #[test]
     fn hashed_name_matches() {
-        // Salt and HMAC-SHA1 of "[127.0.0.1]:2222", computed with this salt.
+        // A hashed entry for "[127.0.0.1]:2222", built the way ssh-keygen -H builds one.
         let salt = [7u8; 20];
         let mut mac = Hmac::<sha1::Sha1>::new_from_slice(&salt).unwrap();
         mac.update(b"[127.0.0.1]:2222");

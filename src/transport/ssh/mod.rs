@@ -1,7 +1,7 @@
 //! SSH transport to a peer node, with libssh2 through the `ssh2` crate.
 //!
 //! `connect` opens an authenticated session after checking the peer's host
-//! key against the node's known_hosts file; `Session::exec` starts a remote
+//! key against the node's known_hosts file. `Session::exec` starts a remote
 //! command (the agent) on a channel. Every failure is an `SshError` that
 //! names the node, `user@host:port`, the failed step and what to do, in
 //! English or Spanish.
