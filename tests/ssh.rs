@@ -375,3 +375,26 @@ fn unknown_node_is_a_usage_error() {
         out.stderr
     );
 }
+
+#[test]
+fn silent_server_times_out_in_handshake() {
+    // The kernel completes the TCP connection to a listener that never
+    // accepts, so the SSH handshake waits for a banner that never comes.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = Sshd::start_loopback(None);
+    let mut site = Site::new();
+    site.add_toml(
+        &server
+            .node_toml("secondary")
+            .replace(&format!("port = {}", server.port), &format!("port = {port}"))
+            .replace("connect_timeout = \"5s\"", "connect_timeout = \"1s\""),
+    );
+
+    let out = site.drkit(&["peer", "check"]);
+
+    out.expect_code(1);
+    let expected = format!("error: node \"secondary\" (root@127.0.0.1:{port}): SSH handshake failed: ");
+    assert!(out.stderr.starts_with(&expected), "{}", out.stderr);
+    drop(listener);
+}
