@@ -6,7 +6,9 @@ use clap::{Arg, ArgAction, Command};
 
 use crate::i18n::Lang;
 
-/// (command path, argument id or "" for the command itself, Spanish text)
+/// (command path, argument id or "" for the command itself, Spanish text).
+/// The path is the command's name, with its parent's name before it for a
+/// nested command ("config check"), because two nested commands may share a name.
 const HELP: &[(&str, &str, &str)] = &[
     ("drkit", "", "Mantiene un servidor secundario listo y lo demuestra: replicación, verificación, informes."),
     ("drkit", "config", "Archivo de configuración [por defecto: $DRKIT_CONFIG, si no /etc/drkit/drkit.toml]"),
@@ -28,12 +30,18 @@ const HELP: &[(&str, &str, &str)] = &[
     ("status", "", "Muestra la última sincronización de cada conjunto, su retraso frente al objetivo RPO y las ejecuciones recientes"),
     ("status", "json", "Imprime el estado en JSON (el contenido de dr_status.json)"),
     ("report", "", "Escribe los informes HTML y JSON en la carpeta de informes"),
-    ("daily", "", "Escribe el informe de hoy, el panel y los archivos de estado JSON"),
+    ("report daily", "", "Escribe el informe de hoy, el panel y los archivos de estado JSON"),
     ("config", "", "Comprueba el archivo de configuración y muestra lo que define"),
-    ("check", "", "Valida el archivo de configuración sin tocar nada y muestra lo que define"),
+    ("config check", "", "Valida el archivo de configuración sin tocar nada y muestra lo que define"),
     ("init", "", "Crea la carpeta de datos y la base de datos de estado"),
     ("demo", "", "Construye un árbol de alojamiento de ejemplo y ejecuta en él el trabajo principal, paso a paso"),
     ("demo", "dir", "Carpeta donde construir la demostración [por defecto: ./drkit-demo]"),
+    ("peer", "", "Fija la clave de host SSH de un par, o comprueba que cada par acepta la clave de drkit"),
+    ("peer trust", "", "Se conecta a un nodo, muestra su clave de host y la fija en known_hosts tras confirmarlo"),
+    ("peer trust", "name", "Nodo cuya clave de host se fija: el NOMBRE de una sección [nodes.NOMBRE]"),
+    ("peer trust", "yes", "Fija la clave sin preguntar (para scripts); compruebe antes la huella por otra vía"),
+    ("peer check", "", "Se conecta y se autentica en cada nodo, e informa de la huella y del tiempo empleado"),
+    ("peer check", "nodes", "Nodos a comprobar, por nombre [por defecto: todos]"),
     ("help", "", "Muestra esta ayuda o la de un subcomando"),
     ("agent", "", "Atiende las sincronizaciones de un primario en este par por stdin/stdout (lo inicia SSH)"),
     ("agent", "root", "Carpeta de la que el agente no sale: cada réplica y cada carpeta de versiones deben estar dentro"),
@@ -91,9 +99,19 @@ fn localize_one(mut command: Command, path: &str) -> Command {
     }
     let names: Vec<String> = command.get_subcommands().map(|c| c.get_name().to_string()).collect();
     for name in names {
-        command = command.mut_subcommand(&name, |sub| localize_one(sub, &name));
+        let sub_path = subcommand_path(path, &name);
+        command = command.mut_subcommand(&name, |sub| localize_one(sub, &sub_path));
     }
     command
+}
+
+/// Returns the HELP path of subcommand `name` of the command at `path`.
+fn subcommand_path(path: &str, name: &str) -> String {
+    if path == "drkit" || name == "help" {
+        name.to_string()
+    } else {
+        format!("{path} {name}")
+    }
 }
 
 #[cfg(test)]
@@ -118,7 +136,7 @@ mod tests {
             }
         }
         for sub in command.get_subcommands() {
-            visit(sub, sub.get_name(), missing);
+            visit(sub, &subcommand_path(path, sub.get_name()), missing);
         }
     }
 

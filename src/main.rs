@@ -60,6 +60,9 @@ pub enum Command {
     /// Check the config file and print what it sets up
     #[command(subcommand)]
     Config(commands::config::ConfigCommand),
+    /// Pin a peer's SSH host key, or check that every peer accepts drkit's key
+    #[command(subcommand)]
+    Peer(commands::peer::PeerCommand),
     /// Create the data folder and the state database
     Init,
     /// Build a sample hosting tree and run the main job on it, step by step

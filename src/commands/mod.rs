@@ -6,6 +6,7 @@
 pub mod agent;
 pub mod config;
 pub mod demo;
+pub mod peer;
 pub mod peers;
 pub mod report;
 pub mod run;
@@ -53,6 +54,7 @@ pub fn dispatch(cli: Cli) -> Exit {
             Command::JobExec(args) => run::execute_one(ctx, &args),
             Command::Status(args) => status::execute(ctx, &args),
             Command::Report(cmd) => report::execute(ctx, &cmd),
+            Command::Peer(cmd) => peer::execute(ctx, &cmd),
             Command::Init => {
                 texts::say(ctx.lang, "init_done", &[("path", &ctx.store.path().display())]);
                 Exit::Ok

@@ -41,7 +41,6 @@ pub struct Wire {
 pub struct Agent<R: Read, W: Write> {
     reader: FrameReader<R>,
     writer: FrameWriter<W>,
-    peer: String,
 }
 
 /// Failure talking to the agent.
@@ -58,11 +57,10 @@ pub enum AgentFailure {
 
 impl<R: Read, W: Write> Agent<R, W> {
     /// Says hello and checks that both ends speak the same protocol.
-    pub fn handshake(input: R, output: W, peer: &str, lang: Lang) -> Result<Agent<R, W>, AgentFailure> {
+    pub fn handshake(input: R, output: W, lang: Lang) -> Result<Agent<R, W>, AgentFailure> {
         let mut agent = Agent {
             reader: FrameReader::new(input),
             writer: FrameWriter::new(output),
-            peer: peer.to_string(),
         };
         agent.writer.send(&Request::Hello {
             version: PROTOCOL_VERSION,
@@ -919,7 +917,7 @@ mod tests {
             state: state.to_path_buf(),
         };
         let server = std::thread::spawn(move || serve(&options, from_primary, to_primary));
-        let mut agent = Agent::handshake(from_agent, to_agent, "test", Lang::En).unwrap();
+        let mut agent = Agent::handshake(from_agent, to_agent, Lang::En).unwrap();
         let result = f(&mut agent);
         agent.bye();
         server.join().unwrap().unwrap();

@@ -6,3 +6,4 @@ pub mod agent;
 pub mod local;
 pub mod peer;
 pub mod protocol;
+pub mod ssh;

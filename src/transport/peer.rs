@@ -48,7 +48,7 @@ pub fn open(node: &Node, lang: Lang) -> Result<PeerLink, PeerError> {
     let mut channel = session.exec(&node.agent)?;
     let input = channel.stream(0);
     let output = channel.stream(0);
-    match Agent::handshake(input, output, &endpoint, lang) {
+    match Agent::handshake(input, output, lang) {
         Ok(agent) => Ok(PeerLink {
             agent,
             endpoint,

@@ -247,15 +247,15 @@ impl<W: Write> FrameWriter<W> {
         Ok(())
     }
 
+    #[cfg(test)]
     pub fn get_mut(&mut self) -> &mut W {
         self.inner.get_mut()
     }
 }
 
-/// Reads frames, counting bytes.
+/// Reads frames.
 pub struct FrameReader<R: Read> {
     inner: std::io::BufReader<R>,
-    received: u64,
     buffer: Vec<u8>,
 }
 
@@ -263,13 +263,8 @@ impl<R: Read> FrameReader<R> {
     pub fn new(inner: R) -> FrameReader<R> {
         FrameReader {
             inner: std::io::BufReader::with_capacity(1 << 20, inner),
-            received: 0,
             buffer: Vec::new(),
         }
-    }
-
-    pub fn received(&self) -> u64 {
-        self.received
     }
 
     /// Reads the next message; `Closed` when the stream ends between frames.
@@ -289,12 +284,7 @@ impl<R: Read> FrameReader<R> {
             std::io::ErrorKind::UnexpectedEof => ProtocolError::Closed,
             _ => e.into(),
         })?;
-        self.received += 4 + len as u64;
         bincode::deserialize(&self.buffer).map_err(|e| ProtocolError::Decode(e.to_string()))
-    }
-
-    pub fn get_mut(&mut self) -> &mut R {
-        self.inner.get_mut()
     }
 }
 

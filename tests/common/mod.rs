@@ -11,6 +11,8 @@
 
 #![allow(dead_code)]
 
+pub mod sshd;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
 use std::io::Read;
@@ -200,6 +202,8 @@ impl SetSpec {
 pub struct Site {
     pub dir: tempfile::TempDir,
     pub sets: Vec<SetSpec>,
+    /// TOML appended after the sets, such as `[nodes.*]` sections and remote sets.
+    pub extra_toml: String,
 }
 
 impl Site {
@@ -214,7 +218,11 @@ impl Site {
             .prefix("drkit-test-")
             .tempdir()
             .expect("creating a temporary folder");
-        let site = Site { dir, sets };
+        let site = Site {
+            dir,
+            sets,
+            extra_toml: String::new(),
+        };
         for set in &site.sets {
             std::fs::create_dir_all(site.source(&set.name)).expect("creating a source folder");
         }
@@ -229,7 +237,11 @@ impl Site {
             .prefix("drkit-test-")
             .tempdir()
             .expect("creating a temporary folder");
-        let site = Site { dir, sets: Vec::new() };
+        let site = Site {
+            dir,
+            sets: Vec::new(),
+            extra_toml: String::new(),
+        };
         std::fs::write(
             site.config_path(),
             text.replace("{root}", &site.root().display().to_string()),
@@ -309,7 +321,19 @@ impl Site {
                 text.push_str(&format!("keep_versions = {count}\n"));
             }
         }
+        text.push_str(&self.extra_toml);
         std::fs::write(self.config_path(), text).expect("writing the config");
+    }
+
+    /// Appends `toml` to the config file, and keeps it for later `write_config` calls.
+    pub fn add_toml(&mut self, toml: &str) {
+        use std::io::Write;
+        self.extra_toml.push_str(toml);
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.config_path())
+            .expect("opening the config");
+        file.write_all(toml.as_bytes()).expect("appending to the config");
     }
 
     /// Builds the drkit command with `--config` and `--lang en`, and a

@@ -59,6 +59,7 @@ impl Jail {
         Ok(Jail { root: canonical })
     }
 
+    #[cfg(test)]
     pub fn root(&self) -> &Path {
         &self.root
     }
