@@ -195,9 +195,11 @@ pub fn sync_error_text(lang: Lang, e: &SyncError) -> String {
                 ("allowed", allowed),
             ],
         ),
-        SyncError::Peer { set, peer, message } => {
-            texts::format(lang, "peer_failed", &[("set", set), ("peer", peer), ("message", message)])
-        }
+        SyncError::Peer { set, peer, message } => texts::format(
+            lang,
+            "peer_failed",
+            &[("set", set), ("peer", peer), ("message", message)],
+        ),
         other => other.to_string(),
     }
 }

@@ -45,11 +45,13 @@ fn verify_set(
     let Some(node) = ctx.config.node_of(set).cloned() else {
         return crate::sync::verify_set(&mut ctx.store, set);
     };
-    let link = peers.link(&node, ctx.lang).map_err(|message| crate::sync::SyncError::Peer {
-        set: set.name.clone(),
-        peer: node.name.clone(),
-        message,
-    })?;
+    let link = peers
+        .link(&node, ctx.lang)
+        .map_err(|message| crate::sync::SyncError::Peer {
+            set: set.name.clone(),
+            peer: node.name.clone(),
+            message,
+        })?;
     let wire = super::peers::wire(set, link);
     let result = crate::sync::remote::verify_remote(&mut ctx.store, set, &mut link.agent, &wire);
     if matches!(result, Err(crate::sync::SyncError::Peer { .. })) {

@@ -59,7 +59,9 @@ pub fn open(node: &Node, lang: Lang) -> Result<PeerLink, PeerError> {
             let mut stderr = String::new();
             let _ = channel.stderr().take(4096).read_to_string(&mut stderr);
             let _ = channel.wait_close();
-            let status = channel.exit_status().map_or_else(|_| "?".to_string(), |s| s.to_string());
+            let status = channel
+                .exit_status()
+                .map_or_else(|_| "?".to_string(), |s| s.to_string());
             let stderr = stderr.trim();
             let stderr = if stderr.is_empty() {
                 String::new()

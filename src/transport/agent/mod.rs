@@ -671,13 +671,21 @@ mod tests {
         std::os::unix::fs::symlink(&outside, target.join("door")).unwrap();
         std::os::unix::fs::symlink(outside.join("secret"), target.join("pointer")).unwrap();
         let (mut client, _) = Client::start(&root, &dir.path().join("state"), PROTOCOL_VERSION);
-        assert!(matches!(client.open(&target, &root.join(".versions/www")), Reply::Opened));
+        assert!(matches!(
+            client.open(&target, &root.join(".versions/www")),
+            Reply::Opened
+        ));
 
         for bad in ["../outside/secret", "door/secret", "a//b", "/etc/passwd"] {
             refused(&client.ask(&Request::Hash { keys: vec![key(bad)] }), "refused");
             refused(&client.ask(&Request::Chunks { keys: vec![key(bad)] }), "refused");
         }
-        refused(&client.ask(&Request::Hash { keys: vec![key("pointer")] }), "not a regular file");
+        refused(
+            &client.ask(&Request::Hash {
+                keys: vec![key("pointer")],
+            }),
+            "not a regular file",
+        );
 
         let copy_through_door = RemotePlan {
             copies: vec![(key("door/planted"), 5)],
@@ -719,6 +727,10 @@ mod tests {
         client.finish();
         assert_eq!(std::fs::read(target.join("ok.txt")).unwrap(), b"ok");
         assert_eq!(std::fs::read(outside.join("secret")).unwrap(), b"secret");
-        assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 1, "nothing was written outside the root");
+        assert_eq!(
+            std::fs::read_dir(&outside).unwrap().count(),
+            1,
+            "nothing was written outside the root"
+        );
     }
 }

@@ -45,11 +45,6 @@ impl Session {
         Ok(channel)
     }
 
-    /// Returns the address the session is connected to, as the config writes it.
-    pub fn host(&self) -> &str {
-        &self.at.address
-    }
-
     /// Returns the node and `user@host:port` of the session.
     pub fn endpoint(&self) -> &Endpoint {
         &self.at
@@ -58,11 +53,6 @@ impl Session {
     /// Returns the host key the peer presented, which known_hosts pins.
     pub fn host_key(&self) -> &HostKey {
         &self.host_key
-    }
-
-    /// Returns the libssh2 session, for operations this type does not wrap.
-    pub fn raw(&self) -> &ssh2::Session {
-        &self.inner
     }
 }
 
