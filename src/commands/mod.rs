@@ -4,6 +4,7 @@
 //! (set, path, job) and become an exit code.
 
 pub mod config;
+pub mod db;
 pub mod demo;
 pub mod report;
 pub mod run;
@@ -50,6 +51,7 @@ pub fn dispatch(cli: Cli) -> Exit {
             Command::JobExec(args) => run::execute_one(ctx, &args),
             Command::Status(args) => status::execute(ctx, &args),
             Command::Report(cmd) => report::execute(ctx, &cmd),
+            Command::Db(cmd) => db::execute(ctx, &cmd),
             Command::Init => {
                 texts::say(ctx.lang, "init_done", &[("path", &ctx.store.path().display())]);
                 Exit::Ok
