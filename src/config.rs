@@ -454,8 +454,14 @@ impl DatabaseKind {
 pub enum DbConnection {
     /// A Unix socket: the socket file for MySQL; for PostgreSQL the socket
     /// folder and the port that names the socket file in it.
-    Socket { path: PathBuf, port: Option<u16> },
-    Tcp { host: String, port: u16 },
+    Socket {
+        path: PathBuf,
+        port: Option<u16>,
+    },
+    Tcp {
+        host: String,
+        port: u16,
+    },
 }
 
 impl fmt::Display for DbConnection {

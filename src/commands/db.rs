@@ -16,6 +16,8 @@ pub enum DbCommand {
     /// Dump the databases of the named [[database]] servers (all when none is named) into their dump folders
     Dump(DumpArgs),
     /// Restore the dumps from the replica (or a version of it) into the server configured under NAME
+    // Its --version option names a replica version, so clap's own --version is off here.
+    #[command(disable_version_flag = true)]
     Restore(RestoreArgs),
     /// Print how many seconds each named server's native replication is behind (all when none is named)
     Lag(LagArgs),
@@ -78,7 +80,11 @@ fn select_servers(ctx: &Context, names: &[String]) -> Option<Vec<Database>> {
                 let known: Vec<&str> = all.iter().map(|d| d.name.as_str()).collect();
                 common::error(
                     ctx.lang,
-                    &format(ctx.lang, "unknown_server", &[("name", name), ("known", &known.join(", "))]),
+                    &format(
+                        ctx.lang,
+                        "unknown_server",
+                        &[("name", name), ("known", &known.join(", "))],
+                    ),
                 );
                 return None;
             }
@@ -141,7 +147,10 @@ fn print_dump(lang: Lang, db: &Database, summary: &DumpSummary) {
                 ("detail", &failure.detail),
             ],
         );
-        common::error(lang, &(message + &fix_line(lang, failure.cause, db, "dump", &db.dump_dir)));
+        common::error(
+            lang,
+            &(message + &fix_line(lang, failure.cause, db, "dump", &db.dump_dir)),
+        );
         return;
     }
     let mut failed = 0;
@@ -178,7 +187,10 @@ fn print_dump(lang: Lang, db: &Database, summary: &DumpSummary) {
                 ("kept", &kept),
             ],
         );
-        common::error(lang, &(message + &fix_line(lang, failure.cause, db, "dump", &db.dump_dir)));
+        common::error(
+            lang,
+            &(message + &fix_line(lang, failure.cause, db, "dump", &db.dump_dir)),
+        );
     }
     if failed > 0 {
         common::error(
@@ -240,11 +252,17 @@ fn restore(ctx: &mut Context, args: &RestoreArgs) -> Exit {
 fn report_restore(ctx: &mut Context, run: Option<i64>, db: &Database, item: &RestoreItem) -> Exit {
     let lang = ctx.lang;
     let subject = format!("{}/{}", db.name, item.database);
-    let status = if matches!(item.outcome, Outcome::Restored { .. }) { "ok" } else { "failed" };
+    let status = if matches!(item.outcome, Outcome::Restored { .. }) {
+        "ok"
+    } else {
+        "failed"
+    };
     let data = serde_json::to_value(item).unwrap_or_default();
     super::record(ctx, run, "db_restore", &subject, status, &data);
     let local = |t: &chrono::DateTime<chrono::Utc>| {
-        t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S %Z").to_string()
+        t.with_timezone(&chrono::Local)
+            .format("%Y-%m-%d %H:%M:%S %Z")
+            .to_string()
     };
     let names: [(&str, &dyn std::fmt::Display); 2] = [("database", &item.database), ("server", &db.name)];
     match &item.outcome {
@@ -255,7 +273,13 @@ fn report_restore(ctx: &mut Context, run: Option<i64>, db: &Database, item: &Res
             common::say_text(&format(
                 lang,
                 "restore_done",
-                &[names[0], names[1], ("file", &file), ("dump_time", &dump_time), ("secs", &secs)],
+                &[
+                    names[0],
+                    names[1],
+                    ("file", &file),
+                    ("dump_time", &dump_time),
+                    ("secs", &secs),
+                ],
             ));
             Exit::Ok
         }
@@ -264,14 +288,26 @@ fn report_restore(ctx: &mut Context, run: Option<i64>, db: &Database, item: &Res
                 Refusal::NewerWrite { last_write, since } => format(
                     lang,
                     "restore_newer",
-                    &[names[0], names[1], ("last_write", &local(last_write)), ("since", &local(since))],
+                    &[
+                        names[0],
+                        names[1],
+                        ("last_write", &local(last_write)),
+                        ("since", &local(since)),
+                    ],
                 ),
                 Refusal::ChangedSinceRestore { changes, restored_at } => format(
                     lang,
                     "restore_changed",
-                    &[names[0], names[1], ("changes", changes), ("restored_at", &local(restored_at))],
+                    &[
+                        names[0],
+                        names[1],
+                        ("changes", changes),
+                        ("restored_at", &local(restored_at)),
+                    ],
                 ),
-                Refusal::Unknown { tables } => format(lang, "restore_unknown", &[names[0], names[1], ("tables", tables)]),
+                Refusal::Unknown { tables } => {
+                    format(lang, "restore_unknown", &[names[0], names[1], ("tables", tables)])
+                }
             };
             common::error(lang, &message);
             Exit::Failed
@@ -292,7 +328,11 @@ fn report_restore(ctx: &mut Context, run: Option<i64>, db: &Database, item: &Res
 
 fn restore_error_text(lang: Lang, db: &Database, set: &str, e: &RestoreError) -> String {
     match e {
-        RestoreError::VersionNotFound { version, dir, available } => format(
+        RestoreError::VersionNotFound {
+            version,
+            dir,
+            available,
+        } => format(
             lang,
             "restore_no_version",
             &[("version", version), ("dir", &dir.display()), ("available", available)],
@@ -302,10 +342,18 @@ fn restore_error_text(lang: Lang, db: &Database, set: &str, e: &RestoreError) ->
             "restore_no_dumps",
             &[("dir", &dir.display()), ("server", &db.name), ("set", &set)],
         ),
-        RestoreError::DatabaseNotDumped { database, dir, available } => format(
+        RestoreError::DatabaseNotDumped {
+            database,
+            dir,
+            available,
+        } => format(
             lang,
             "restore_not_dumped",
-            &[("database", database), ("dir", &dir.display()), ("available", available)],
+            &[
+                ("database", database),
+                ("dir", &dir.display()),
+                ("available", available),
+            ],
         ),
         RestoreError::Db(e) => {
             let connection = db.connection.to_string();
@@ -364,10 +412,18 @@ fn lag_line(lang: Lang, db: &Database, report: &LagReport, rpo: std::time::Durat
             let secs = seconds(lang, (lag_seconds * 1000.0) as u64);
             if *lag_seconds > rpo.as_secs_f64() {
                 let rpo = crate::config::format_duration(rpo);
-                let line = format(lang, "lag_over_rpo", &[("server", server), ("secs", &secs), ("rpo", &rpo)]);
+                let line = format(
+                    lang,
+                    "lag_over_rpo",
+                    &[("server", server), ("secs", &secs), ("rpo", &rpo)],
+                );
                 ("failed", line, Exit::Failed)
             } else {
-                ("ok", format(lang, "lag_replica", &[("server", server), ("secs", &secs)]), Exit::Ok)
+                (
+                    "ok",
+                    format(lang, "lag_replica", &[("server", server), ("secs", &secs)]),
+                    Exit::Ok,
+                )
             }
         }
         LagReport::ReplicaNoReplay => ("ok", format(lang, "lag_no_replay", &[("server", server)]), Exit::Ok),
@@ -379,7 +435,12 @@ fn lag_line(lang: Lang, db: &Database, report: &LagReport, rpo: std::time::Durat
             let line = format(
                 lang,
                 "lag_stopped",
-                &[("server", server), ("io", io_running), ("sql", sql_running), ("error", last_error)],
+                &[
+                    ("server", server),
+                    ("io", io_running),
+                    ("sql", sql_running),
+                    ("error", last_error),
+                ],
             );
             ("failed", line, Exit::Failed)
         }

@@ -37,7 +37,13 @@ impl Checker<'_> {
         }
         let key = |field: &str| format!("database.{name}.{field}");
         if earlier.iter().any(|d| d.name == name) {
-            return Err(self.error(span, &key("name"), "duplicate_database", &[("name", &name)], "fix_duplicate_database"));
+            return Err(self.error(
+                span,
+                &key("name"),
+                "duplicate_database",
+                &[("name", &name)],
+                "fix_duplicate_database",
+            ));
         }
         let kind = match raw.kind.get_ref().as_str() {
             "mysql" | "mariadb" => DatabaseKind::Mysql,
@@ -94,7 +100,15 @@ impl Checker<'_> {
         span: std::ops::Range<usize>,
         key: &dyn Fn(&str) -> String,
     ) -> Result<DbConnection, ConfigError> {
-        let connection_error = |span| self.error(span, &key("socket"), "database_connection", &[], "fix_database_connection");
+        let connection_error = |span| {
+            self.error(
+                span,
+                &key("socket"),
+                "database_connection",
+                &[],
+                "fix_database_connection",
+            )
+        };
         match (&raw.socket, &raw.host) {
             (Some(socket), None) => {
                 let port = match &raw.port {

@@ -80,14 +80,16 @@ impl<'a> Client<'a> {
         for var in CLEARED_ENV {
             command.env_remove(var);
         }
-        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         match self.db.kind {
             DatabaseKind::Mysql => {
                 // The option file must be the first argument, or the programs reject it.
                 if let Some(path) = &self.credentials {
                     command.arg(format!("--defaults-extra-file={}", path.display()));
                 }
-                command.arg(format!("--connect-timeout={CONNECT_TIMEOUT_SECS}"));
             }
             DatabaseKind::Postgresql => {
                 if let Some(path) = &self.credentials {
@@ -116,9 +118,7 @@ impl<'a> Client<'a> {
         let Some(header) = rows.next() else {
             return Ok(Vec::new());
         };
-        Ok(rows
-            .map(|row| header.iter().cloned().zip(row).collect())
-            .collect())
+        Ok(rows.map(|row| header.iter().cloned().zip(row).collect()).collect())
     }
 
     fn field_separator(&self) -> char {
@@ -132,6 +132,8 @@ impl<'a> Client<'a> {
         let mut command = match self.db.kind {
             DatabaseKind::Mysql => {
                 let mut command = self.command(&["mariadb", "mysql"])?;
+                // mariadb-dump has no connect timeout; the interactive client does.
+                command.arg(format!("--connect-timeout={CONNECT_TIMEOUT_SECS}"));
                 command.args(["--batch", "--raw", "--default-character-set=utf8mb4"]);
                 if !header {
                     command.arg("--skip-column-names");

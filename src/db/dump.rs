@@ -181,7 +181,10 @@ fn write_dump(
 ) -> DumpItem {
     let started_at = Utc::now();
     let started = Instant::now();
-    let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let temp = file.with_file_name(format!("{TEMP_PREFIX}{name}.{:08x}", rand::random::<u32>()));
     tracing::info!(server = %client.db.name, database, file = %file.display(), "dump started");
     let result = produce(&temp).and_then(|()| publish(&temp, file));
@@ -343,7 +346,10 @@ fn sync_parent(file: &Path) -> Result<(), DbError> {
 /// more careful, never less.
 fn write_meta(file: &Path, meta: &DumpMeta) -> Result<(), DbError> {
     let path = meta_path(file);
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let temp = path.with_file_name(format!("{TEMP_PREFIX}{name}"));
     let text = serde_json::to_string_pretty(meta).expect("a dump meta serializes");
     std::fs::write(&temp, text + "\n").map_err(|source| DbError::Io {

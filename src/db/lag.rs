@@ -14,7 +14,9 @@ use crate::config::{Database, DatabaseKind};
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum LagReport {
     /// A replica and how far behind it is, in seconds.
-    Replica { lag_seconds: f64 },
+    Replica {
+        lag_seconds: f64,
+    },
     /// A PostgreSQL standby that has not replayed any transaction yet.
     ReplicaNoReplay,
     /// A MariaDB/MySQL replica whose replication threads are not both running.

@@ -81,10 +81,17 @@ pub struct RestoreItem {
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Outcome {
-    Restored { replaced: bool },
+    Restored {
+        replaced: bool,
+    },
     /// Left alone because of writes newer than the dump.
-    Refused { reason: Refusal },
-    Failed { cause: super::Cause, detail: String },
+    Refused {
+        reason: Refusal,
+    },
+    Failed {
+        cause: super::Cause,
+        detail: String,
+    },
 }
 
 /// Why an existing database was left alone.
@@ -92,7 +99,10 @@ pub enum Outcome {
 #[serde(tag = "check", rename_all = "snake_case")]
 pub enum Refusal {
     /// MySQL: a table was created or written after the dump (and after drkit's last restore).
-    NewerWrite { last_write: DateTime<Utc>, since: DateTime<Utc> },
+    NewerWrite {
+        last_write: DateTime<Utc>,
+        since: DateTime<Utc>,
+    },
     /// PostgreSQL: rows changed since drkit's last restore.
     ChangedSinceRestore { changes: i64, restored_at: DateTime<Utc> },
     /// PostgreSQL: a database with tables that drkit cannot judge.
@@ -249,7 +259,10 @@ fn existing_state(client: &Client, meta: &DumpMeta, previous: Option<&PreviousRe
 
 fn mysql_state(client: &Client, meta: &DumpMeta, previous: Option<&PreviousRestore>) -> Result<Existing, DbError> {
     let name = sql_string(DatabaseKind::Mysql, &meta.database);
-    let exists = client.query(None, &format!("SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = {name}"))?;
+    let exists = client.query(
+        None,
+        &format!("SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = {name}"),
+    )?;
     if first_number(&exists) == Some(0) {
         return Ok(Existing::Absent);
     }
@@ -286,7 +299,10 @@ fn mysql_state(client: &Client, meta: &DumpMeta, previous: Option<&PreviousResto
 fn postgres_state(client: &Client, database: &str, previous: Option<&PreviousRestore>) -> Result<Existing, DbError> {
     let exists = client.query(
         None,
-        &format!("SELECT count(*) FROM pg_database WHERE datname = {}", sql_string(DatabaseKind::Postgresql, database)),
+        &format!(
+            "SELECT count(*) FROM pg_database WHERE datname = {}",
+            sql_string(DatabaseKind::Postgresql, database)
+        ),
     )?;
     if first_number(&exists) == Some(0) {
         return Ok(Existing::Absent);
@@ -359,7 +375,9 @@ fn load(client: &Client, database: &str, file: &Path) -> Result<(), DbError> {
                 &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", pg_identifier(database)),
             )?;
             let mut command = client.command(&["pg_restore"])?;
-            command.args(["--create", "--exit-on-error", "-d", "postgres"]).arg(file);
+            command
+                .args(["--create", "--exit-on-error", "-d", "postgres"])
+                .arg(file);
             let output = run(&mut command)?;
             check_status(&command, &output)
         }
