@@ -177,7 +177,7 @@ fn temp_files(dir: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The config of the primary: one set "dumps" replicated to `replica/dumps`.
+/// Builds the config of the primary: one set "dumps" replicated to `replica/dumps`.
 fn primary_config(database: &str) -> String {
     format!(
         "[site]\nname = \"primary\"\ndata_dir = \"{{root}}/data\"\nreport_dir = \"{{root}}/reports\"\n\n\
@@ -186,7 +186,7 @@ fn primary_config(database: &str) -> String {
     )
 }
 
-/// The config of the secondary: the same set and entry name, another server.
+/// Builds the config of the secondary: the same set and entry name, another server.
 fn secondary_config(primary: &Site, database: &str) -> String {
     let root = primary.root().display();
     format!(
@@ -548,7 +548,6 @@ fn postgres_dump_sync_restore_round_trip() {
     assert_eq!(postgres_checksums(&a), postgres_checksums(&b));
 
     // A database drkit did not restore cannot be judged.
-    b.sql("postgres", "CREATE DATABASE postgres_copy");
     b.sql("postgres", "CREATE TABLE keep_me (id int)");
     let unknown = secondary.drkit(&["db", "restore", "main", "--database", "postgres"]);
     unknown.expect_code(1);
@@ -625,7 +624,7 @@ fn live_datadir_in_a_set_is_rejected() {
 }
 
 #[test]
-fn config_rejects_open_password_file_and_unsynced_dump_dir() {
+fn config_rejects_bad_database_entries() {
     let site = Site::with_config_text(&primary_config(
         "kind = \"mysql\"\nsocket = \"/run/mysqld/mysqld.sock\"\npassword_file = \"{root}/wp.pass\"\n",
     ));
@@ -652,4 +651,36 @@ fn config_rejects_open_password_file_and_unsynced_dump_dir() {
     assert_contains(&out, "database.main.dump_dir");
     assert_contains(&out, "lies inside no [[sync]] source");
     assert_contains(&out, "add a [[sync]] set whose source contains it");
+}
+
+#[test]
+fn mariadb_replica_lag_is_measured() {
+    let primary_server = Mariadb::start_with(&["--server-id=1", "--log-bin=primary-bin"]);
+    let replica_server = Mariadb::start_with(&["--server-id=2"]);
+    primary_server.sql("CREATE USER 'repl'@'127.0.0.1' IDENTIFIED BY 'repl pass'; GRANT REPLICATION SLAVE ON *.* TO 'repl'@'127.0.0.1'");
+    replica_server.sql(&format!(
+        "CHANGE MASTER TO MASTER_HOST = '127.0.0.1', MASTER_PORT = {}, MASTER_USER = 'repl', MASTER_PASSWORD = 'repl pass', MASTER_USE_GTID = no; START SLAVE",
+        primary_server.port
+    ));
+    primary_server
+        .sql("CREATE DATABASE shop; CREATE TABLE shop.items (id INT PRIMARY KEY); INSERT INTO shop.items VALUES (1)");
+    wait_for("the replica applying the primary's writes", || {
+        replica_server.try_sql("SELECT 1 FROM shop.items")
+    });
+
+    let site = Site::with_config_text(&primary_config(&format!(
+        "kind = \"mysql\"\nsocket = \"{}\"\n",
+        replica_server.socket().display()
+    )));
+    let lag = site.drkit(&["db", "lag", "main"]);
+    lag.expect_code(0);
+    assert_contains(&lag, "main: replica, 0.0 s behind its primary");
+
+    replica_server.sql("STOP SLAVE");
+    let stopped = site.drkit(&["db", "lag"]);
+    stopped.expect_code(1);
+    assert_contains(
+        &stopped,
+        "main: replica whose replication is stopped (IO thread: No, SQL thread: No",
+    );
 }

@@ -71,7 +71,7 @@ impl<'a> Client<'a> {
         Ok(Client { db, credentials })
     }
 
-    /// Builds a command for one of the server's client programs; the first
+    /// Builds a command for one of the server's client programs. The first
     /// name found in `bin_dir` (or on PATH) wins, so "mariadb-dump" can fall
     /// back to "mysqldump".
     pub fn command(&self, programs: &[&str]) -> Result<Command, DbError> {

@@ -84,7 +84,7 @@ impl From<&DbError> for DumpFailure {
     }
 }
 
-/// What `<file>.meta.json` records about one dump.
+/// Contents of `<file>.meta.json`: the facts about one dump.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct DumpMeta {
     pub server: String,

@@ -42,10 +42,13 @@ fn mysql_lag(client: &Client) -> Result<LagReport, DbError> {
     let Some(row) = rows.first() else {
         return Ok(LagReport::NotReplica);
     };
+    // Returns the first non-empty value among the columns `names`, in that order.
     let field = |names: &[&str]| {
-        row.iter()
-            .find(|(column, _)| names.contains(&column.as_str()))
+        names
+            .iter()
+            .filter_map(|name| row.iter().find(|(column, _)| column == name))
             .map(|(_, value)| value.clone())
+            .find(|value| !value.is_empty() && value != "NULL")
             .unwrap_or_default()
     };
     let behind = field(&["Seconds_Behind_Master", "Seconds_Behind_Source"]);

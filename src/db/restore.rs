@@ -23,7 +23,7 @@ use super::dump::{DumpMeta, GLOBALS_FILE, META_SUFFIX};
 use super::DbError;
 use crate::config::{Database, DatabaseKind, SyncSet};
 
-/// What the caller asked for.
+/// Options of one restore.
 #[derive(Debug, Clone, Default)]
 pub struct RestoreOptions {
     /// Restore only this database [default: every dump in the folder].
@@ -34,7 +34,7 @@ pub struct RestoreOptions {
     pub force: bool,
 }
 
-/// What drkit stored after its last restore of one database on this host.
+/// The record drkit stored after its last restore of one database on this host.
 #[derive(Debug, Clone, serde::Deserialize)]
 pub struct PreviousRestore {
     pub finished_at: DateTime<Utc>,
@@ -77,7 +77,7 @@ pub struct RestoreItem {
     pub write_counter: Option<i64>,
 }
 
-/// What happened to one database.
+/// Outcome of one database's restore.
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Outcome {
@@ -94,7 +94,7 @@ pub enum Outcome {
     },
 }
 
-/// Why an existing database was left alone.
+/// Reason an existing database was left alone.
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(tag = "check", rename_all = "snake_case")]
 pub enum Refusal {

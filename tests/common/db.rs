@@ -72,12 +72,19 @@ fn stop_child(child: &mut Child, signal: nix::sys::signal::Signal) {
 pub struct Mariadb {
     pub dir: tempfile::TempDir,
     pub port: u16,
+    /// Extra server options, such as `--log-bin` for a replication primary.
+    options: Vec<String>,
     child: Option<Child>,
 }
 
 impl Mariadb {
     /// Creates a data folder and starts the server; root logs in over the socket.
     pub fn start() -> Mariadb {
+        Mariadb::start_with(&[])
+    }
+
+    /// Starts a server with extra options added to its command line.
+    pub fn start_with(options: &[&str]) -> Mariadb {
         let dir = tempfile::Builder::new()
             .prefix("drkit-mariadb-")
             .tempdir()
@@ -85,12 +92,17 @@ impl Mariadb {
         let server = Mariadb {
             dir,
             port: free_port(),
+            options: options.iter().map(|o| o.to_string()).collect(),
             child: None,
         };
+        // A private tmpdir, because parallel bootstraps sharing /tmp failed
+        // here to delete each other's temporary tables.
+        std::fs::create_dir(server.tmpdir()).expect("creating the server's tmpdir");
         run_ok(
             Command::new("mariadb-install-db")
                 .arg("--no-defaults")
                 .arg(format!("--datadir={}", server.datadir().display()))
+                .arg(format!("--tmpdir={}", server.tmpdir().display()))
                 .args(["--skip-test-db", "--auth-root-authentication-method=socket"]),
         );
         let mut server = server;
@@ -104,6 +116,10 @@ impl Mariadb {
 
     pub fn socket(&self) -> PathBuf {
         self.dir.path().join("mysqld.sock")
+    }
+
+    pub fn tmpdir(&self) -> PathBuf {
+        self.dir.path().join("tmp")
     }
 
     pub fn pid(&self) -> Option<u32> {
@@ -120,6 +136,7 @@ impl Mariadb {
             .arg(format!("--socket={}", self.socket().display()))
             .arg(format!("--pid-file={}", self.dir.path().join("mysqld.pid").display()))
             .arg(format!("--port={}", self.port))
+            .arg(format!("--tmpdir={}", self.tmpdir().display()))
             .args([
                 "--bind-address=127.0.0.1",
                 "--skip-name-resolve",
@@ -128,6 +145,7 @@ impl Mariadb {
                 "--innodb-buffer-pool-size=32M",
                 "--innodb-log-file-size=16M",
             ])
+            .args(&self.options)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
