@@ -359,6 +359,8 @@ fn settled_write_counter(client: &Client, database: &str) -> Option<i64> {
 }
 
 /// Replaces `database` with the dump in `file`.
+// NOTE: the old database is dropped before the load, so a load that fails
+// halfway leaves a partial database; run the restore again once fixed.
 fn load(client: &Client, database: &str, file: &Path) -> Result<(), DbError> {
     match client.db.kind {
         DatabaseKind::Mysql => {
