@@ -15,6 +15,8 @@ use toml::Spanned;
 
 use crate::i18n::{self, Lang, Row};
 
+mod database;
+
 /// Messages of config errors: the problem, then the fix.
 const TEXTS: &[Row] = &[
     ("fix_label", "fix", "solución"),
@@ -271,6 +273,111 @@ const TEXTS: &[Row] = &[
         "write bytes per second above zero, with an optional K, M or G suffix (powers of 1024), such as \"20M\"",
         "escriba bytes por segundo, más de cero, con un sufijo K, M o G opcional (potencias de 1024), como \"20M\"",
     ),
+    (
+        "bad_database_name",
+        "invalid database entry name \"{value}\"",
+        "nombre de entrada de base de datos no válido \"{value}\"",
+    ),
+    (
+        "fix_database_name",
+        "use 1-64 letters, digits, '-' or '_', such as \"main\"",
+        "use de 1 a 64 letras, cifras, '-' o '_', como \"main\"",
+    ),
+    (
+        "duplicate_database",
+        "the database entry name \"{name}\" is used twice",
+        "el nombre de entrada de base de datos \"{name}\" se usa dos veces",
+    ),
+    (
+        "fix_duplicate_database",
+        "give every [[database]] entry its own name",
+        "dé a cada entrada [[database]] su propio nombre",
+    ),
+    (
+        "bad_database_kind",
+        "unsupported database kind \"{value}\"",
+        "tipo de base de datos no admitido \"{value}\"",
+    ),
+    (
+        "fix_database_kind",
+        "use \"mysql\" (MariaDB or MySQL) or \"postgresql\"",
+        "use \"mysql\" (MariaDB o MySQL) o \"postgresql\"",
+    ),
+    (
+        "database_connection",
+        "set either socket or host (with an optional port), not both and not neither",
+        "indique socket o host (con port opcional), no ambos ni ninguno",
+    ),
+    (
+        "fix_database_connection",
+        "write socket = \"/run/mysqld/mysqld.sock\" (for PostgreSQL the socket folder, such as \"/run/postgresql\"), or host = \"127.0.0.1\" and port = 3306",
+        "escriba socket = \"/run/mysqld/mysqld.sock\" (para PostgreSQL la carpeta del socket, como \"/run/postgresql\"), o host = \"127.0.0.1\" y port = 3306",
+    ),
+    (
+        "fix_database_port",
+        "use a whole number from 1 to 65535, such as 3306 or 5432",
+        "use un número entero de 1 a 65535, como 3306 o 5432",
+    ),
+    (
+        "bad_databases",
+        "invalid database list {value}",
+        "lista de bases de datos no válida {value}",
+    ),
+    (
+        "fix_databases",
+        "write \"all\" or a list of names such as [\"wordpress\", \"shop\"]",
+        "escriba \"all\" o una lista de nombres como [\"wordpress\", \"shop\"]",
+    ),
+    (
+        "password_file_missing",
+        "cannot read the password file {path}: {error}",
+        "no se puede leer el archivo de contraseña {path}: {error}",
+    ),
+    (
+        "fix_password_file_missing",
+        "create the file with the password on its first line, owned by root with mode 600",
+        "cree el archivo con la contraseña en su primera línea, propiedad de root y con modo 600",
+    ),
+    (
+        "password_file_open",
+        "the password file {path} is owned by uid {uid} with mode {mode}; it must be owned by root and unreadable by group and others",
+        "el archivo de contraseña {path} pertenece al uid {uid} y tiene modo {mode}; debe pertenecer a root y no ser legible por el grupo ni por otros",
+    ),
+    (
+        "fix_password_file_open",
+        "run: chown root:root FILE && chmod 600 FILE",
+        "ejecute: chown root:root ARCHIVO && chmod 600 ARCHIVO",
+    ),
+    (
+        "dump_dir_not_synced",
+        "the dump folder {path} lies inside no [[sync]] source, so its dumps would never reach the secondary",
+        "la carpeta de volcados {path} no está dentro de ningún origen [[sync]], así que sus volcados nunca llegarían al secundario",
+    ),
+    (
+        "fix_dump_dir_not_synced",
+        "add a [[sync]] set whose source contains it, such as: [[sync]] name = \"db-dumps\", source = the dump folder, target = a folder on the secondary",
+        "añada un conjunto [[sync]] cuyo origen la contenga, como: [[sync]] name = \"db-dumps\", source = la carpeta de volcados, target = una carpeta en el secundario",
+    ),
+    (
+        "dump_dir_shared",
+        "the dump folder {path} overlaps the dump folder of database entry \"{other}\"",
+        "la carpeta de volcados {path} se solapa con la de la entrada de base de datos \"{other}\"",
+    ),
+    (
+        "fix_dump_dir_shared",
+        "give every [[database]] entry its own dump folder, with none inside another",
+        "dé a cada entrada [[database]] su propia carpeta de volcados, sin ninguna dentro de otra",
+    ),
+    (
+        "live_datadir_in_set",
+        "the source {source} contains the data folder {datadir} of a running database server ({server}); copying the files of a live InnoDB or PostgreSQL server gives a broken replica, because they change while they are read",
+        "el origen {source} contiene la carpeta de datos {datadir} de un servidor de bases de datos en marcha ({server}); copiar los archivos de un servidor InnoDB o PostgreSQL en marcha da una réplica rota, porque cambian mientras se leen",
+    ),
+    (
+        "fix_live_datadir_in_set",
+        "exclude the data folder from the set (or choose a source outside it) and replicate the databases with a [[database]] entry, whose consistent dumps `drkit db dump` writes into a synced folder",
+        "excluya la carpeta de datos del conjunto (o elija un origen fuera de ella) y replique las bases de datos con una entrada [[database]], cuyos volcados coherentes escribe `drkit db dump` en una carpeta sincronizada",
+    ),
 ];
 
 /// Names the TOML type serde expected, in the user's language.
@@ -309,6 +416,8 @@ pub struct Config {
     pub site: Site,
     pub targets: Targets,
     pub sets: Vec<SyncSet>,
+    /// The `[[database]]` entries: servers whose databases `drkit db dump` writes into a synced folder.
+    pub databases: Vec<Database>,
     /// The `[jobs] dir` setting; `job_dir` resolves the default.
     pub jobs_dir: Option<PathBuf>,
     /// The `[nodes.NAME]` sections: peers reached over SSH, by name.
@@ -391,6 +500,77 @@ pub const DEFAULT_KNOWN_HOSTS: &str = "/etc/drkit/ssh/known_hosts";
 
 /// Default `agent` command of a node.
 pub const DEFAULT_AGENT: &str = "drkit agent --root /";
+/// One database server whose databases are dumped into a folder of a sync set.
+#[derive(Debug, Clone)]
+pub struct Database {
+    pub name: String,
+    pub kind: DatabaseKind,
+    pub connection: DbConnection,
+    /// Login name; defaults to "root" (MySQL) or "postgres" (PostgreSQL).
+    pub user: String,
+    /// File whose first line is the password; owned by root, mode 0600 or stricter.
+    pub password_file: Option<PathBuf>,
+    pub databases: DatabaseSelection,
+    /// Absolute folder inside the source of `dump_set`.
+    pub dump_dir: PathBuf,
+    /// The sync set whose source contains `dump_dir`.
+    pub dump_set: String,
+    /// Folder holding the client programs, when they are not on PATH.
+    pub bin_dir: Option<PathBuf>,
+    /// The server's data folder, when given: a sync set may not contain it while the server runs.
+    pub datadir: Option<PathBuf>,
+}
+
+/// The server software behind a `[[database]]` entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DatabaseKind {
+    /// MariaDB or MySQL.
+    Mysql,
+    Postgresql,
+}
+
+impl DatabaseKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DatabaseKind::Mysql => "mysql",
+            DatabaseKind::Postgresql => "postgresql",
+        }
+    }
+}
+
+/// How the client programs reach the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DbConnection {
+    /// A Unix socket: the socket file for MySQL; for PostgreSQL the socket
+    /// folder and the port that names the socket file in it.
+    Socket {
+        path: PathBuf,
+        port: Option<u16>,
+    },
+    Tcp {
+        host: String,
+        port: u16,
+    },
+}
+
+impl fmt::Display for DbConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DbConnection::Socket { path, .. } => write!(f, "socket {}", path.display()),
+            DbConnection::Tcp { host, port } => write!(f, "{host}:{port}"),
+        }
+    }
+}
+
+/// Which databases of a server are dumped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseSelection {
+    /// Every database except the server's own (mysql, information_schema,
+    /// performance_schema, sys; template0 and template1).
+    All,
+    Named(Vec<String>),
+}
 
 /// Upper bound on deletions in one sync, beyond which the deletion guard stops it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -467,6 +647,8 @@ struct RawConfig {
     targets: Option<Spanned<RawTargets>>,
     #[serde(default)]
     sync: Vec<Spanned<RawSync>>,
+    #[serde(default)]
+    database: Vec<Spanned<RawDatabase>>,
     jobs: Option<RawJobs>,
     #[serde(default)]
     nodes: BTreeMap<Spanned<String>, Spanned<RawNode>>,
@@ -515,6 +697,30 @@ struct RawSync {
     peer: Option<Spanned<String>>,
     compress: Option<bool>,
     bwlimit: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDatabase {
+    name: Spanned<String>,
+    kind: Spanned<String>,
+    socket: Option<Spanned<String>>,
+    host: Option<Spanned<String>>,
+    port: Option<Spanned<i64>>,
+    user: Option<Spanned<String>>,
+    password_file: Option<Spanned<String>>,
+    databases: Option<Spanned<RawDatabaseList>>,
+    dump_dir: Spanned<String>,
+    bin_dir: Option<Spanned<String>>,
+    datadir: Option<Spanned<String>>,
+}
+
+/// `databases = "all"` or `databases = ["a", "b"]`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawDatabaseList {
+    Word(String),
+    Names(Vec<String>),
 }
 
 #[derive(Debug, Deserialize)]
@@ -658,6 +864,12 @@ impl Checker<'_> {
             sets.push(self.sync_set(index, set, &nodes)?);
         }
         self.check_overlaps(&sets, &site)?;
+        let mut databases = Vec::new();
+        for (index, entry) in raw.database.into_iter().enumerate() {
+            let database = self.database(index, entry, &sets, &databases)?;
+            databases.push(database);
+        }
+        self.check_live_datadirs(&sets, &databases)?;
         let jobs_dir = match raw.jobs.and_then(|j| j.dir) {
             Some(dir) => Some(self.absolute(&dir, "jobs.dir")?),
             None => None,
@@ -667,6 +879,7 @@ impl Checker<'_> {
             site: site.site,
             targets,
             sets: sets.into_iter().map(|s| s.set).collect(),
+            databases,
             jobs_dir,
             nodes,
         })

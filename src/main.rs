@@ -5,6 +5,7 @@
 
 mod commands;
 mod config;
+mod db;
 mod demo;
 mod exit;
 mod help_es;
@@ -57,6 +58,9 @@ pub enum Command {
     /// Write the HTML and JSON reports into the report folder
     #[command(subcommand)]
     Report(commands::report::ReportCommand),
+    /// Dump databases into a synced folder, restore them, show replica lag
+    #[command(subcommand)]
+    Db(commands::db::DbCommand),
     /// Check the config file and print what it sets up
     #[command(subcommand)]
     Config(commands::config::ConfigCommand),

@@ -59,6 +59,19 @@ pub fn execute(global: &GlobalArgs, command: &ConfigCommand) -> Exit {
             ],
         );
     }
+    for db in &config.databases {
+        texts::say(
+            lang,
+            "config_database",
+            &[
+                ("name", &db.name),
+                ("kind", &db.kind.as_str()),
+                ("connection", &db.connection),
+                ("dump_dir", &db.dump_dir.display()),
+                ("set", &db.dump_set),
+            ],
+        );
+    }
     check_jobs(lang, &config)
 }
 

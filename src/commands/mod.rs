@@ -5,6 +5,7 @@
 
 pub mod agent;
 pub mod config;
+pub mod db;
 pub mod demo;
 pub mod peer;
 pub mod peers;
@@ -55,6 +56,7 @@ pub fn dispatch(cli: Cli) -> Exit {
             Command::Status(args) => status::execute(ctx, &args),
             Command::Report(cmd) => report::execute(ctx, &cmd),
             Command::Peer(cmd) => peer::execute(ctx, &cmd),
+            Command::Db(cmd) => db::execute(ctx, &cmd),
             Command::Init => {
                 texts::say(ctx.lang, "init_done", &[("path", &ctx.store.path().display())]);
                 Exit::Ok

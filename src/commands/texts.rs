@@ -31,6 +31,7 @@ pub const TEXTS: &[Row] = &[
     ("verify_repair_hint", "  the next `drkit sync {set}` makes the replica equal to the source again: it copies what differs or is missing and deletes what is extra", "  el próximo `drkit sync {set}` vuelve a igualar la réplica con el origen: copia lo distinto o ausente y borra lo sobrante"),
     ("config_ok", "{path}: valid. Site \"{site}\", language {lang}, RTO {rto}, RPO {rpo}, sync sets: {count}", "{path}: válida. Sitio \"{site}\", idioma {lang}, RTO {rto}, RPO {rpo}, conjuntos de sincronización: {count}"),
     ("config_set", "  {name}: {source} -> {target} (max_delete {max_delete}, {keep} versions in {versions})", "  {name}: {source} -> {target} (max_delete {max_delete}, {keep} versiones en {versions})"),
+    ("config_database", "  database {name}: {kind} at {connection}, dumps in {dump_dir} (set \"{set}\")", "  base de datos {name}: {kind} en {connection}, volcados en {dump_dir} (conjunto \"{set}\")"),
     ("config_jobs", "job files in {dir}: valid (jobs: {count})", "archivos de trabajos en {dir}: válidos (trabajos: {count})"),
     ("config_no_jobs", "no job folder at {dir}; `drkit run` needs one (see README.md, \"Configuration\")", "no hay carpeta de trabajos en {dir}; `drkit run` la necesita (vea README.es.md, \"Configuración\")"),
     ("peer_failed", "set \"{set}\": peer {peer}: {message}", "conjunto \"{set}\": par {peer}: {message}"),
@@ -45,6 +46,11 @@ pub fn format(lang: Lang, key: &str, args: &[(&str, &dyn Display)]) -> String {
 /// Prints a result line on stdout.
 pub fn say(lang: Lang, key: &str, args: &[(&str, &dyn Display)]) {
     println!("{}", format(lang, key, args));
+}
+
+/// Prints an already formatted result line on stdout.
+pub fn say_text(line: &str) {
+    println!("{line}");
 }
 
 /// Prints an error on stderr, prefixed with the translated word "error".
