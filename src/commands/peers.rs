@@ -25,9 +25,12 @@ impl Peers {
         slot.as_mut().map_err(|message| message.clone())
     }
 
-    /// Drops the link to `node` after it broke, so a later set reconnects.
+    /// Drops the link to `node` after it broke, without waiting for the
+    /// peer, so a later set reconnects.
     pub fn forget(&mut self, node: &Node) {
-        self.links.remove(&node.name);
+        if let Some(Ok(link)) = self.links.remove(&node.name) {
+            link.abandon();
+        }
     }
 
     pub fn close(self) {
@@ -38,10 +41,11 @@ impl Peers {
 }
 
 /// How a set's data travels to its peer.
-pub fn wire(set: &SyncSet, link: &PeerLink) -> Wire {
+pub fn wire(set: &SyncSet, link: &PeerLink, lang: Lang) -> Wire {
     Wire {
         peer: link.endpoint.clone(),
         compress: set.compress,
         bwlimit: set.bwlimit,
+        lang,
     }
 }

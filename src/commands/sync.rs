@@ -69,7 +69,7 @@ fn sync_set(
         peer: node.name.clone(),
         message,
     })?;
-    let wire = super::peers::wire(set, link);
+    let wire = super::peers::wire(set, link, ctx.lang);
     let result = crate::sync::remote::sync_remote(&mut ctx.store, set, options, &mut link.agent, &wire);
     if matches!(result, Err(SyncError::Peer { .. })) {
         peers.forget(&node);

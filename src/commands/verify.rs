@@ -52,7 +52,7 @@ fn verify_set(
             peer: node.name.clone(),
             message,
         })?;
-    let wire = super::peers::wire(set, link);
+    let wire = super::peers::wire(set, link, ctx.lang);
     let result = crate::sync::remote::verify_remote(&mut ctx.store, set, &mut link.agent, &wire);
     if matches!(result, Err(crate::sync::SyncError::Peer { .. })) {
         peers.forget(&node);

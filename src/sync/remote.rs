@@ -35,6 +35,33 @@ pub struct Wire {
     pub peer: String,
     pub compress: bool,
     pub bwlimit: Option<u64>,
+    /// Language of the messages naming the failed step.
+    pub lang: Lang,
+}
+
+const TEXTS: &[crate::i18n::Row] = &[
+    ("open", "opening the replica", "al abrir la réplica"),
+    ("list", "listing the replica", "al listar la réplica"),
+    ("hash", "hashing replica files", "al calcular hashes en la réplica"),
+    ("version", "keeping a version", "al guardar una versión"),
+    ("send", "sending file contents", "al enviar el contenido de los archivos"),
+    ("verify", "verifying the replica", "al verificar la réplica"),
+    ("timed_out", "{error} (no answer within the node's timeout; check that the peer is up and raise `timeout` under [nodes.NAME] for slow links)", "{error} (sin respuesta dentro del plazo del nodo; compruebe que el par funciona y aumente `timeout` en [nodes.NOMBRE] para enlaces lentos)"),
+];
+
+impl Wire {
+    /// The error of a failed step, naming the step.
+    fn failure(&self, set: &SyncSet, step: &str, error: AgentFailure) -> SyncError {
+        let mut text = error.to_string();
+        if text.to_ascii_lowercase().contains("timed out") {
+            text = crate::i18n::format(TEXTS, self.lang, "timed_out", &[("error", &text)]);
+        }
+        SyncError::Peer {
+            set: set.name.clone(),
+            peer: self.peer.clone(),
+            message: format!("{}: {text}", crate::i18n::text(TEXTS, self.lang, step)),
+        }
+    }
 }
 
 /// An open conversation with an agent.
@@ -113,11 +140,7 @@ pub fn sync_remote<R: Read, W: Write>(
     let started_at = crate::store::now_text();
     let sent_at_start = agent.sent();
     super::check_source(set)?;
-    let peer_error = |e: AgentFailure| SyncError::Peer {
-        set: set.name.clone(),
-        peer: wire.peer.clone(),
-        message: e.to_string(),
-    };
+    let peer_error = |step: &'static str| move |e: AgentFailure| wire.failure(set, step, e);
 
     let excludes = walk::Excludes::new(&set.exclude).map_err(|e| SyncError::Cache {
         set: set.name.clone(),
@@ -131,10 +154,10 @@ pub fn sync_remote<R: Read, W: Write>(
         excludes: set.exclude.clone(),
     }) {
         Ok(Reply::Opened) => {}
-        Ok(other) => return Err(peer_error(unexpected(&other))),
-        Err(e) => return Err(peer_error(e)),
+        Ok(other) => return Err(peer_error("open")(unexpected(&other))),
+        Err(e) => return Err(peer_error("open")(e)),
     }
-    let mut listing = list_replica(agent).map_err(peer_error)?;
+    let mut listing = list_replica(agent).map_err(peer_error("list"))?;
     let items = std::mem::take(&mut listing.items);
     let rows = std::mem::take(&mut listing.rows);
 
@@ -161,14 +184,14 @@ pub fn sync_remote<R: Read, W: Write>(
     let wants_version = set.keep_versions > 0 && plan.replica_files > 0;
     let mut version = None;
     if wants_version && plan.changes_besides_compares() {
-        version = snapshot(agent).map_err(peer_error)?;
+        version = snapshot(agent).map_err(peer_error("version"))?;
     }
     resolve_compares(store, set, &mut plan, agent).map_err(|e| match e {
-        CompareFailure::Agent(e) => peer_error(e),
+        CompareFailure::Agent(e) => peer_error("hash")(e),
         CompareFailure::Store(e) => SyncError::Store(e),
     })?;
     if wants_version && version.is_none() && !plan.is_empty() {
-        version = snapshot(agent).map_err(peer_error)?;
+        version = snapshot(agent).map_err(peer_error("version"))?;
     }
     super::report_specials(set, &plan);
 
@@ -180,7 +203,7 @@ pub fn sync_remote<R: Read, W: Write>(
     }
 
     let applied = apply_remote(store, set, plan, agent, wire, &listing).map_err(|e| match e {
-        CompareFailure::Agent(e) => peer_error(e),
+        CompareFailure::Agent(e) => peer_error("send")(e),
         CompareFailure::Store(e) => SyncError::Store(e),
     })?;
     summary.files_changed = applied.report.files_changed;
@@ -726,11 +749,7 @@ pub fn verify_remote<R: Read, W: Write>(
 ) -> Result<super::VerifyReport, SyncError> {
     let _lock = super::lock_set(store, &set.name)?;
     let clock = Instant::now();
-    let peer_error = |e: AgentFailure| SyncError::Peer {
-        set: set.name.clone(),
-        peer: wire.peer.clone(),
-        message: e.to_string(),
-    };
+    let peer_error = |step: &'static str| move |e: AgentFailure| wire.failure(set, step, e);
     if !set.source.is_dir() {
         return Err(SyncError::SourceMissing {
             set: set.name.clone(),
@@ -748,15 +767,15 @@ pub fn verify_remote<R: Read, W: Write>(
         excludes: set.exclude.clone(),
     }) {
         Ok(Reply::Opened) => {}
-        Ok(other) => return Err(peer_error(unexpected(&other))),
-        Err(e) => return Err(peer_error(e)),
+        Ok(other) => return Err(peer_error("open")(unexpected(&other))),
+        Err(e) => return Err(peer_error("open")(e)),
     }
     let (source, replica) = std::thread::scope(|scope| {
         let source = scope.spawn(|| hash_source(&set.source, &excludes));
         let replica = collect_verified(agent);
         (source.join().expect("the hashing thread does not panic"), replica)
     });
-    let (replica, replica_errors) = replica.map_err(peer_error)?;
+    let (replica, replica_errors) = replica.map_err(peer_error("verify"))?;
     let (source, source_errors) = source;
     let mut report = super::VerifyReport {
         set: set.name.clone(),
@@ -900,6 +919,11 @@ fn collect_verified<R: Read, W: Write>(
 mod tests {
     use super::*;
     use crate::config::MaxDelete;
+
+    #[test]
+    fn table_is_complete() {
+        crate::i18n::check_table(TEXTS).unwrap();
+    }
     use crate::transport::agent::{serve, AgentOptions};
     use std::os::unix::fs::MetadataExt;
     use std::path::Path;

@@ -96,6 +96,11 @@ impl PeerLink {
         let _ = channel.send_eof();
         let _ = channel.wait_close();
     }
+
+    /// Drops a broken link, waiting at most a second on the peer.
+    pub fn abandon(self) {
+        self._session.set_timeout(std::time::Duration::from_secs(1));
+    }
 }
 
 #[cfg(test)]

@@ -45,6 +45,11 @@ impl Session {
         Ok(channel)
     }
 
+    /// Bounds every later blocking call on the session by `timeout`.
+    pub fn set_timeout(&self, timeout: std::time::Duration) {
+        self.inner.set_timeout(millis(timeout));
+    }
+
     /// Returns the node and `user@host:port` of the session.
     pub fn endpoint(&self) -> &Endpoint {
         &self.at
