@@ -204,7 +204,9 @@ fn make_dirs(roots: &Roots, dirs: &[Entry], applied: &mut Applied, touched: &mut
     }
 }
 
-/// Copies files in batches and returns the keys of the files copied.
+/// Copies files in batches and returns the keys of the files copied. The
+/// flush of one batch runs while the next batch is written; a batch is
+/// renamed into place only after its own flush has finished.
 fn copy_files(
     store: &mut Store,
     set: &str,
@@ -214,8 +216,9 @@ fn copy_files(
     touched: &mut BTreeSet<Box<[u8]>>,
 ) -> Result<Vec<Box<[u8]>>, StoreError> {
     let mut copied = Vec::new();
-    let mut start = 0;
     let (batch_files, batch_bytes) = roots.source.batch_limits();
+    let mut batches = Vec::new();
+    let mut start = 0;
     while start < copies.len() {
         let mut end = start;
         let mut bytes = 0;
@@ -223,25 +226,81 @@ fn copy_files(
             bytes += copies[end].size;
             end += 1;
         }
-        let batch = &copies[start..end];
-        let results = roots.source.fetch(batch, roots.replica);
-        if let Err(e) = local::sync_filesystem(roots.replica) {
-            applied.errors.push((
-                roots.replica.display().to_string(),
-                format!("flush to disk failed: {e}"),
-            ));
-        }
-        let mut cache = ManifestWriter::default();
-        for (item, result) in batch.iter().zip(results) {
-            if let Some(key) = finish_copy(roots, item, result, &mut cache, applied) {
-                touch_parent(touched, &key);
-                copied.push(key);
-            }
-        }
-        store.manifest_apply(set, &cache)?;
+        batches.push(start..end);
         start = end;
     }
-    Ok(copied)
+    let replica = roots.replica;
+    std::thread::scope(|scope| {
+        type Flushing<'s> = (
+            std::ops::Range<usize>,
+            Vec<Result<local::TempCopy, FileError>>,
+            std::thread::ScopedJoinHandle<'s, std::io::Result<()>>,
+        );
+        let mut flushing: Option<Flushing> = None;
+        for range in batches {
+            let results = roots.source.fetch(&copies[range.clone()], replica);
+            if let Some((done, results, flush)) = flushing.take() {
+                let flushed = flush.join().expect("the flush thread does not panic");
+                rename_batch(
+                    store,
+                    set,
+                    roots,
+                    &copies[done],
+                    results,
+                    flushed,
+                    applied,
+                    touched,
+                    &mut copied,
+                )?;
+            }
+            let flush = scope.spawn(move || local::sync_filesystem(replica));
+            flushing = Some((range, results, flush));
+        }
+        if let Some((done, results, flush)) = flushing.take() {
+            let flushed = flush.join().expect("the flush thread does not panic");
+            rename_batch(
+                store,
+                set,
+                roots,
+                &copies[done],
+                results,
+                flushed,
+                applied,
+                touched,
+                &mut copied,
+            )?;
+        }
+        Ok(copied)
+    })
+}
+
+/// Moves a flushed batch into place and records it in the manifest.
+#[allow(clippy::too_many_arguments)]
+fn rename_batch(
+    store: &mut Store,
+    set: &str,
+    roots: &Roots,
+    batch: &[CopyItem],
+    results: Vec<Result<local::TempCopy, FileError>>,
+    flushed: std::io::Result<()>,
+    applied: &mut Applied,
+    touched: &mut BTreeSet<Box<[u8]>>,
+    copied: &mut Vec<Box<[u8]>>,
+) -> Result<(), StoreError> {
+    if let Err(e) = flushed {
+        applied.errors.push((
+            roots.replica.display().to_string(),
+            format!("flush to disk failed: {e}"),
+        ));
+    }
+    let mut cache = ManifestWriter::default();
+    for (item, result) in batch.iter().zip(results) {
+        if let Some(key) = finish_copy(roots, item, result, &mut cache, applied) {
+            touch_parent(touched, &key);
+            copied.push(key);
+        }
+    }
+    store.manifest_apply(set, &cache)
 }
 
 /// Renames one finished temporary copy into place and queues its cache rows.

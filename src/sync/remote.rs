@@ -146,29 +146,35 @@ pub fn sync_remote<R: Read, W: Write>(
         set: set.name.clone(),
         message: format!("invalid exclude pattern: {e}"),
     })?;
-    let source_walk = walk::walk_in_background(set.source.clone(), excludes, walk::Detail::Stat);
-    match agent.ask(&Request::Open {
+    // The source is walked whole while the agent lists the replica.
+    let source_root = set.source.clone();
+    let source_walk =
+        std::thread::spawn(move || walk::walk(&source_root, &excludes, walk::Detail::Stat).collect::<Vec<WalkItem>>());
+    let mut source_cache = ManifestReader::open(store.path(), &set.name, Side::Source);
+    let versions_kept = match agent.ask(&Request::Open {
         set: set.name.clone(),
         target: set.target.clone(),
         versions_dir: set.versions_dir.clone(),
         excludes: set.exclude.clone(),
     }) {
-        Ok(Reply::Opened) => {}
+        Ok(Reply::Opened { versions }) => versions,
         Ok(other) => return Err(peer_error("open")(unexpected(&other))),
         Err(e) => return Err(peer_error("open")(e)),
-    }
+    };
+    tracing::debug!(set = %set.name, elapsed_ms = clock.elapsed().as_millis() as u64, "replica opened");
     let mut listing = list_replica(agent).map_err(peer_error("list"))?;
+    tracing::debug!(set = %set.name, elapsed_ms = clock.elapsed().as_millis() as u64, entries = listing.items.len(), "replica listed");
     let items = std::mem::take(&mut listing.items);
     let rows = std::mem::take(&mut listing.rows);
 
-    let mut source_cache = ManifestReader::open(store.path(), &set.name, Side::Source);
+    let source_walk = source_walk.join().expect("the walk thread does not panic");
     let links = RemoteLinks {
         source: &set.source,
         replica: &listing.link_targets,
     };
     let mut plan = plan::build(
         &links,
-        source_walk,
+        source_walk.into_iter(),
         source_cache.by_ref(),
         items.into_iter(),
         rows.into_iter(),
@@ -179,6 +185,7 @@ pub fn sync_remote<R: Read, W: Write>(
             message: format!("cannot read the manifest cache: {message}"),
         });
     }
+    tracing::debug!(set = %set.name, elapsed_ms = clock.elapsed().as_millis() as u64, "plan built");
     super::check_deletion_guard(set, &plan, options)?;
 
     let wants_version = set.keep_versions > 0 && plan.replica_files > 0;
@@ -202,6 +209,24 @@ pub fn sync_remote<R: Read, W: Write>(
         summary.version_created = Some(name);
     }
 
+    if plan.is_empty() && plan.stale_temps.is_empty() {
+        summary.versions_kept = versions_kept as usize;
+        summary.bytes_sent = Some(agent.sent() - sent_at_start);
+        summary.duration_ms = clock.elapsed().as_millis() as u64;
+        summary.finished_at = crate::store::now_text();
+        store.manifest_apply(
+            &set.name,
+            &ManifestWriter {
+                upserts: Vec::new(),
+                deletes: plan
+                    .forgotten
+                    .into_iter()
+                    .filter(|(side, _)| *side == Side::Source)
+                    .collect(),
+            },
+        )?;
+        return Ok(summary);
+    }
     let applied = apply_remote(store, set, plan, agent, wire, &listing).map_err(|e| match e {
         CompareFailure::Agent(e) => peer_error("send")(e),
         CompareFailure::Store(e) => SyncError::Store(e),
@@ -522,6 +547,7 @@ fn partial_relative(key: &[u8]) -> PathBuf {
 
 fn remote_plan(set: &SyncSet, plan: Plan, copies: &[CopyItem]) -> RemotePlan {
     let key = |k: &[u8]| Key::from(k.to_vec());
+    let source_dirs = needed_dirs(&plan, copies);
     let symlinks = plan
         .symlinks
         .into_iter()
@@ -538,7 +564,7 @@ fn remote_plan(set: &SyncSet, plan: Plan, copies: &[CopyItem]) -> RemotePlan {
         symlinks,
         metas: plan.metas.into_iter().map(|m| (m.source, m.hash)).collect(),
         dir_metas: plan.dir_metas,
-        source_dirs: plan.source_dirs.into_values().collect(),
+        source_dirs,
         linked_followers: plan.linked_followers.into_iter().map(|(k, v)| (key(&k), v)).collect(),
         stale_temps: plan.stale_temps,
         root: std::fs::symlink_metadata(&set.source)
@@ -546,6 +572,26 @@ fn remote_plan(set: &SyncSet, plan: Plan, copies: &[CopyItem]) -> RemotePlan {
             .map(|meta| Entry::from_metadata(Box::default(), &meta)),
         keep_versions: set.keep_versions,
     }
+}
+
+/// The source folders whose metadata the agent may restore: the parents
+/// of every entry the plan changes, and the folders whose own metadata
+/// changes.
+fn needed_dirs(plan: &Plan, copies: &[CopyItem]) -> Vec<Entry> {
+    let changed = plan
+        .deletes
+        .iter()
+        .chain(&plan.mkdirs)
+        .map(|e| &*e.key)
+        .chain(plan.links.iter().map(|l| &*l.source.key))
+        .chain(plan.symlinks.iter().map(|(e, _)| &*e.key))
+        .chain(plan.metas.iter().map(|m| &*m.source.key))
+        .chain(copies.iter().map(|c| &*c.key));
+    let mut keys: HashSet<&[u8]> = changed.filter_map(super::entry::parent_key).collect();
+    keys.extend(plan.dir_metas.iter().map(|e| &*e.key));
+    keys.into_iter()
+        .filter_map(|k| plan.source_dirs.get(k).cloned())
+        .collect()
 }
 
 enum Sent {
@@ -766,7 +812,7 @@ pub fn verify_remote<R: Read, W: Write>(
         versions_dir: set.versions_dir.clone(),
         excludes: set.exclude.clone(),
     }) {
-        Ok(Reply::Opened) => {}
+        Ok(Reply::Opened { .. }) => {}
         Ok(other) => return Err(peer_error("open")(unexpected(&other))),
         Err(e) => return Err(peer_error("open")(e)),
     }

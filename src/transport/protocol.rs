@@ -75,7 +75,10 @@ pub enum Reply {
         /// drkit's version on the peer, for messages.
         release: String,
     },
-    Opened,
+    /// The replica is open; `versions` complete versions are kept of it.
+    Opened {
+        versions: u32,
+    },
     Listing(Vec<Listed>),
     ListingEnd {
         stale_temps: Vec<PathBuf>,

@@ -197,6 +197,7 @@ impl Session {
             return writer.send(&Reply::Error(message));
         }
         tracing::info!(set, target = %target.display(), "replica opened");
+        let versions = versions::list(versions_dir).len() as u32;
         self.open = Some(OpenSet {
             target: target.to_path_buf(),
             versions_dir: versions_dir.to_path_buf(),
@@ -205,7 +206,7 @@ impl Session {
             _lock: lock,
             chunks: HashMap::new(),
         });
-        writer.send(&Reply::Opened)
+        writer.send(&Reply::Opened { versions })
     }
 
     /// Takes the replica's lock, so two primaries never write one replica at once.
@@ -673,7 +674,7 @@ mod tests {
         let (mut client, _) = Client::start(&root, &dir.path().join("state"), PROTOCOL_VERSION);
         assert!(matches!(
             client.open(&target, &root.join(".versions/www")),
-            Reply::Opened
+            Reply::Opened { .. }
         ));
 
         for bad in ["../outside/secret", "door/secret", "a//b", "/etc/passwd"] {

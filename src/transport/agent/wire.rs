@@ -219,10 +219,112 @@ impl<'r, R: Read> WireSource<'r, R> {
         }
     }
 
+    /// Gathers one small file in memory, for a writer thread.
+    fn receive_small(&mut self, item: &CopyItem, replica: &Path) -> Result<SmallFile, FileError> {
+        'attempt: for _ in 0..=READ_ATTEMPTS {
+            match self.reader.receive::<Part>() {
+                Ok(Part::Start { key }) if *key == *item.key => {}
+                Ok(_) => return Err(self.fail(ProtocolError::Decode("expected the start of the next file".into()))),
+                Err(e) => return Err(self.fail(e)),
+            }
+            let mut data: Vec<u8> = Vec::new();
+            loop {
+                match self.reader.receive::<Part>() {
+                    Ok(Part::Data(bytes)) if data.is_empty() => data = bytes.into_vec(),
+                    Ok(Part::Data(bytes)) => data.extend_from_slice(&bytes),
+                    Ok(Part::Zstd(bytes)) => match zstd::bulk::decompress(&bytes, DATA_FRAME) {
+                        Ok(plain) => data.extend_from_slice(&plain),
+                        Err(e) => return Err(self.fail(ProtocolError::Decode(format!("bad compressed data: {e}")))),
+                    },
+                    Ok(Part::End { entry, hash }) => {
+                        return Ok(SmallFile {
+                            temp: local::temp_path(&replica.join(relative_from_key(&item.key))),
+                            data,
+                            entry,
+                            hash,
+                        })
+                    }
+                    Ok(Part::Retry) => continue 'attempt,
+                    Ok(Part::Failed { message, unstable }) => {
+                        return Err(if unstable {
+                            FileError::Unstable {
+                                attempts: READ_ATTEMPTS,
+                            }
+                        } else {
+                            FileError::Io(std::io::Error::other(message))
+                        })
+                    }
+                    Ok(Part::Reuse { .. } | Part::Start { .. }) => {
+                        return Err(self.fail(ProtocolError::Decode("unexpected part in a small file".into())))
+                    }
+                    Err(e) => return Err(self.fail(e)),
+                }
+                if data.len() > SMALL_LIMIT {
+                    return Err(self.fail(ProtocolError::Decode("a small file grew beyond the limit".into())));
+                }
+            }
+        }
+        Err(self.fail(ProtocolError::Decode("a file was sent again too many times".into())))
+    }
+
     fn fail(&mut self, error: ProtocolError) -> FileError {
         tracing::warn!(error = %error, "file stream from the primary broke off");
         self.fatal = Some(error);
         FileError::Io(std::io::Error::other(texts::format(self.lang, "connection_lost", &[])))
+    }
+}
+
+/// Files below this size without a chunk table are gathered in memory and
+/// written by the writer threads.
+const SMALL_MAX: u64 = 8 << 20;
+
+/// Threads that write small files while the next ones arrive.
+const WRITERS: usize = 2;
+
+/// Bound on the bytes of one file gathered in memory; a file announced as
+/// small cannot grow past it.
+const SMALL_LIMIT: usize = 64 << 20;
+
+/// A small file received whole, waiting to be written.
+struct SmallFile {
+    temp: PathBuf,
+    data: Vec<u8>,
+    entry: Entry,
+    hash: crate::transport::protocol::Hash,
+}
+
+impl SmallFile {
+    /// Checks the content against the primary's hash, then writes it to
+    /// the temporary file with the source's metadata.
+    fn write(self, lang: Lang) -> Result<TempCopy, FileError> {
+        if *blake3::hash(&self.data).as_bytes() != self.hash {
+            return Err(FileError::Io(std::io::Error::other(texts::format(
+                lang,
+                "content_check_failed",
+                &[],
+            ))));
+        }
+        let written = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&self.temp)
+            .and_then(|mut file| {
+                file.write_all(&self.data)?;
+                local::apply_metadata(&file, &self.entry)
+            });
+        match written {
+            Ok(()) => Ok(TempCopy {
+                temp: self.temp,
+                source: self.entry,
+                hash: self.hash,
+                bytes: self.data.len() as u64,
+            }),
+            Err(e) => {
+                let _ = std::fs::remove_file(&self.temp);
+                Err(e.into())
+            }
+        }
     }
 }
 
@@ -244,19 +346,56 @@ impl<R: Read> ContentSource for WireSource<'_, R> {
         (1024, 64 << 20)
     }
 
+    /// Small files are gathered in memory and written by worker threads
+    /// while the next ones arrive; large files are written as they arrive.
     fn fetch(&mut self, items: &[CopyItem], replica: &Path) -> Vec<Result<TempCopy, FileError>> {
-        items
-            .iter()
-            .map(|item| {
+        let mut results: Vec<Option<Result<TempCopy, FileError>>> = (0..items.len()).map(|_| None).collect();
+        let lang = self.lang;
+        let (jobs, queue) = std::sync::mpsc::sync_channel::<(usize, SmallFile)>(64);
+        let queue = std::sync::Mutex::new(queue);
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::scope(|scope| {
+            for _ in 0..WRITERS {
+                let done = done.clone();
+                let queue = &queue;
+                scope.spawn(move || loop {
+                    let job = queue.lock().expect("the queue lock is never poisoned").recv();
+                    let Ok((index, file)) = job else { return };
+                    let _ = done.send((index, file.write(lang)));
+                });
+            }
+            drop(done);
+            for (index, item) in items.iter().enumerate() {
                 if self.fatal.is_some() {
-                    return Err(FileError::Io(std::io::Error::other(texts::format(
-                        self.lang,
+                    results[index] = Some(Err(FileError::Io(std::io::Error::other(texts::format(
+                        lang,
                         "connection_lost",
                         &[],
-                    ))));
+                    )))));
+                    continue;
                 }
-                self.receive_file(item, replica)
-            })
+                let small = item.size < SMALL_MAX && !self.tables.contains_key(&item.key);
+                if !small {
+                    results[index] = Some(self.receive_file(item, replica));
+                    continue;
+                }
+                match self.receive_small(item, replica) {
+                    Ok(file) => {
+                        if let Err(std::sync::mpsc::SendError((index, _))) = jobs.send((index, file)) {
+                            results[index] = Some(Err(FileError::Io(std::io::Error::other("no writer thread left"))));
+                        }
+                    }
+                    Err(e) => results[index] = Some(Err(e)),
+                }
+            }
+            drop(jobs);
+            for (index, result) in finished {
+                results[index] = Some(result);
+            }
+        });
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(FileError::Io(std::io::Error::other("the file was not written")))))
             .collect()
     }
 
