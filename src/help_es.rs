@@ -31,6 +31,7 @@ const HELP: &[(&str, &str, &str)] = &[
     ("daily", "", "Escribe el informe de hoy, el panel y los archivos de estado JSON"),
     ("config", "", "Comprueba el archivo de configuración y muestra lo que define"),
     ("check", "", "Valida el archivo de configuración sin tocar nada y muestra lo que define"),
+    ("check", "json", "Imprime la configuración aceptada como un documento JSON en stdout (para scripts como drkit-watch)"),
     ("init", "", "Crea la carpeta de datos y la base de datos de estado"),
     ("demo", "", "Construye un árbol de alojamiento de ejemplo y ejecuta en él el trabajo principal, paso a paso"),
     ("demo", "dir", "Carpeta donde construir la demostración [por defecto: ./drkit-demo]"),
