@@ -240,7 +240,10 @@ fn burst_of_1000_files_arrives() {
     let watch = Watch::start(&site, "www");
 
     for i in 0..1000 {
-        write(site.source("www").join(format!("burst/{}/file{i}.txt", i % 10)), format!("content {i}"));
+        write(
+            site.source("www").join(format!("burst/{}/file{i}.txt", i % 10)),
+            format!("content {i}"),
+        );
     }
 
     wait_same_tree(&watch, &site.source("www"), &site.target("www"), BURST_ARRIVAL);
@@ -265,7 +268,10 @@ fn renamed_directory_arrives_renamed() {
     wait_until(ARRIVAL, "the rename on the replica", &watch, || {
         !replica.join("old-name").exists() && replica.join("new-name").join("c.txt").exists()
     });
-    assert!(!replica.join("old-name").exists(), "the old name is still on the replica");
+    assert!(
+        !replica.join("old-name").exists(),
+        "the old name is still on the replica"
+    );
     for name in ["a.txt", "b.txt", "c.txt"] {
         assert_eq!(
             common::read(replica.join("new-name").join(name)),
@@ -288,7 +294,10 @@ fn queue_overflow_does_one_rescan() {
     wait_same_tree(&watch, &site.source("www"), &site.target("www"), ARRIVAL);
 
     for i in 0..10_000 {
-        write(site.source("www").join(format!("flood/{}/f{i}", i % 100)), i.to_string());
+        write(
+            site.source("www").join(format!("flood/{}/f{i}", i % 100)),
+            i.to_string(),
+        );
     }
     wait_same_tree(&watch, &site.source("www"), &site.target("www"), BURST_ARRIVAL);
 
@@ -307,7 +316,9 @@ fn queue_overflow_does_one_rescan() {
     // The watches were set up again, so a folder made during the flood is watched.
     write(site.source("www").join("flood/57/after.txt"), "after the flood");
     let arrived = site.target("www").join("flood/57/after.txt");
-    wait_until(ARRIVAL, "flood/57/after.txt on the replica", &watch, || arrived.exists());
+    wait_until(ARRIVAL, "flood/57/after.txt on the replica", &watch, || {
+        arrived.exists()
+    });
     drop(limit);
 }
 
@@ -369,4 +380,121 @@ fn wrapper_speaks_spanish() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("no es válido"), "{stderr}");
+}
+
+fn parse_time(value: &serde_json::Value) -> chrono::DateTime<chrono::Utc> {
+    let text = value.as_str().unwrap_or_else(|| panic!("not a time: {value}"));
+    chrono::DateTime::parse_from_rfc3339(text)
+        .unwrap_or_else(|e| panic!("invalid time {text}: {e}"))
+        .with_timezone(&chrono::Utc)
+}
+
+fn changed_at(path: &Path) -> chrono::DateTime<chrono::Utc> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = common::lstat(path);
+    let ns = (meta.mtime() * 1_000_000_000 + meta.mtime_nsec()).max(meta.ctime() * 1_000_000_000 + meta.ctime_nsec());
+    chrono::DateTime::from_timestamp_nanos(ns)
+}
+
+#[test]
+fn sync_records_change_times() {
+    let site = Site::new();
+    write(site.source("www").join("keep.txt"), "kept");
+    site.sync_ok();
+    write(site.source("www").join("new.txt"), "new");
+    let made = changed_at(&site.source("www").join("new.txt"));
+
+    let summary = site.sync_ok();
+
+    let newest = parse_time(&summary["newest_change_at"]);
+    let reached = parse_time(&summary["reached_replica_at"]);
+    assert_eq!(
+        newest.timestamp_micros(),
+        made.timestamp_micros(),
+        "newest change is new.txt's ctime"
+    );
+    assert_eq!(
+        reached,
+        parse_time(&summary["finished_at"]),
+        "reached at the end of the sync"
+    );
+    assert!(newest <= reached);
+
+    let unchanged = site.sync_ok();
+    assert_eq!(unchanged["newest_change_at"], serde_json::Value::Null);
+    assert_eq!(unchanged["reached_replica_at"], serde_json::Value::Null);
+
+    let out = site.drkit(&["status", "--json"]);
+    out.expect_code(0);
+    let status: serde_json::Value = serde_json::from_str(&out.stdout).expect("status --json prints JSON");
+    let change = &status["sets"][0]["last_change"];
+    assert_eq!(
+        parse_time(&change["newest_change_at"]).timestamp_millis(),
+        newest.timestamp_millis()
+    );
+    assert_eq!(
+        parse_time(&change["reached_replica_at"]).timestamp_millis(),
+        reached.timestamp_millis()
+    );
+    let delay = (reached - newest).num_milliseconds();
+    let shown = change["delay_ms"].as_i64().expect("delay_ms is a number");
+    assert!((shown - delay).abs() <= 1, "delay_ms {shown}, expected about {delay}");
+    let sync_status = common::read(site.report_dir().join("sync_status.json"));
+    let sync_status: serde_json::Value = serde_json::from_slice(&sync_status).expect("sync_status.json is JSON");
+    assert_eq!(sync_status["sets"][0]["last_change"], *change);
+}
+
+#[test]
+fn deletion_counts_from_its_folder() {
+    let site = Site::new();
+    for name in ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k"] {
+        write(site.source("www").join("dir").join(name), name);
+    }
+    site.sync_ok();
+    std::fs::remove_file(site.source("www").join("dir/k")).expect("deleting dir/k");
+    let folder_changed = changed_at(&site.source("www").join("dir"));
+
+    let summary = site.sync_ok();
+
+    assert_eq!(summary["files_deleted"], 1);
+    let newest = parse_time(&summary["newest_change_at"]);
+    assert_eq!(newest.timestamp_micros(), folder_changed.timestamp_micros());
+}
+
+#[test]
+fn status_alerts_over_rpo_in_both_languages() {
+    let site = Site::with_config_text(
+        "[site]\nname = \"test\"\ndata_dir = \"{root}/data\"\nreport_dir = \"{root}/reports\"\n\n\
+         [targets]\nrpo = \"1ms\"\n\n\
+         [[sync]]\nname = \"www\"\nsource = \"{root}/src/www\"\ntarget = \"{root}/replica/www\"\n",
+    );
+    write(site.root().join("src/www/index.html"), "home");
+    site.drkit(&["sync"]).expect_code(0);
+    // The lag counts in whole seconds, so it passes 1 ms only after a second.
+    std::thread::sleep(Duration::from_millis(1100));
+
+    let english = site.drkit(&["status"]);
+    english.expect_code(1);
+    assert!(english.stdout.contains("exceeds the RPO target"), "{}", english.stdout);
+    assert!(english.stdout.contains("Last change delay"), "{}", english.stdout);
+
+    let spanish = site.drkit_lang("es", &["status"]);
+    spanish.expect_code(1);
+    assert!(spanish.stdout.contains("supera el objetivo RPO"), "{}", spanish.stdout);
+    assert!(
+        spanish.stdout.contains("Retraso del último cambio"),
+        "{}",
+        spanish.stdout
+    );
+
+    site.drkit(&["report", "daily"]).expect_code(0);
+    let dashboard = String::from_utf8(common::read(site.report_dir().join("index.html"))).expect("UTF-8 page");
+    assert!(
+        dashboard.contains("exceeds the RPO target"),
+        "dashboard lacks the RPO alert"
+    );
+    assert!(
+        dashboard.contains("Last change carried"),
+        "dashboard lacks the last change"
+    );
 }
