@@ -1,6 +1,6 @@
 //! Tests of `cron/drkit-watch`, the inotifywait wrapper, run against real
-//! files, a real inotifywait and the built drkit binary; and of the
-//! change times every sync records for the measured RPO.
+//! files, a real inotifywait and the built drkit binary. The last tests
+//! check the change times every sync records for the measured RPO.
 //!
 //! The wrapper runs in its own process group, which `Watch` kills when
 //! dropped, so a failed assertion leaves no inotifywait or sync behind.
@@ -281,9 +281,9 @@ fn renamed_directory_arrives_renamed() {
     }
 }
 
-/// Case 2: with a queue of 64 events, 10,000 files created at once
-/// overflow it; the wrapper logs one rescan, not a loop, and every file
-/// arrives, also in folders created during the flood.
+/// With a queue of 64 events, 10,000 files created at once overflow it.
+/// The wrapper logs one rescan, not a loop, and every file arrives, also
+/// in folders created during the flood.
 #[test]
 fn queue_overflow_does_one_rescan() {
     let _serial = serial();

@@ -258,9 +258,9 @@ pub fn sync_set(store: &mut Store, set: &SyncSet, options: &SyncOptions) -> Resu
 /// The rule: the largest of mtime and ctime (at walk time) of every entry
 /// the plan copies, links, creates or fixes. A deletion leaves no entry to
 /// read, so it counts as made at the later of mtime and ctime of its
-/// nearest surviving parent folder, which the deletion updated; a deletion
+/// nearest surviving parent folder, which the deletion updated. A deletion
 /// at the top of the set counts as made at `walk_start_ns`, the latest time
-/// it can have happened. Each value is capped at `walk_start_ns`, since a
+/// it can have happened. Each value is capped at `walk_start_ns`, because a
 /// time after the walk started comes from a later change or a clock step.
 ///
 /// NOTE: entries that fail or turn unstable while the plan is applied are
