@@ -161,8 +161,21 @@ fn wait_until(timeout: Duration, what: &str, watch: &Watch, mut condition: impl 
 #[track_caller]
 fn wait_same_tree(watch: &Watch, source: &Path, replica: &Path, timeout: Duration) {
     wait_until(timeout, "the replica to equal the source", watch, || {
-        replica.is_dir() && Tree::read(source).differences(&Tree::read(replica)).is_empty()
+        replica.is_dir() && read_tree(source).differences(&read_tree(replica)).is_empty()
     });
+}
+
+/// Records a tree that a running sync may be changing. `Tree::read` panics
+/// when a temporary file vanishes between listing and `lstat`, so it is
+/// retried, up to 100 times.
+fn read_tree(root: &Path) -> Tree {
+    for _ in 0..100 {
+        if let Ok(tree) = std::panic::catch_unwind(|| Tree::read(root)) {
+            return tree;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Tree::read(root)
 }
 
 /// Processes whose process group is `group`, as (pid, command name).
