@@ -4,9 +4,9 @@
 use maud::{html, Markup};
 
 use super::layout::{self, badge, page, rpo_badge, status_badge, Tone};
-use super::model::{format_lag, AuditState, DrStatus, RunInfo, SetStatus, SyncInfo, VerifyInfo};
+use super::model::{format_lag, within_rpo, AuditState, DrStatus, RunInfo, SetStatus, SyncInfo, VerifyInfo};
 use super::texts::{self, text};
-use crate::commands::texts::bytes;
+use crate::commands::texts::{bytes, seconds};
 use crate::config::format_duration;
 use crate::i18n::Lang;
 
@@ -54,6 +54,8 @@ fn set_card(set: &SetStatus, status: &DrStatus, lang: Lang) -> Markup {
                 dd { (last_sync(set.last_sync.as_ref(), lang)) }
                 dt { (text(lang, "lag")) }
                 dd { (lag(set, status, lang)) }
+                dt { (text(lang, "last_change")) }
+                dd { (last_change(set, status, lang)) }
                 dt { (text(lang, "versions")) }
                 dd { (set.versions) }
                 dt { (text(lang, "last_verify")) }
@@ -104,6 +106,22 @@ fn lag(set: &SetStatus, status: &DrStatus, lang: Lang) -> Markup {
             br;
             small { (text(lang, "lag_from")) ": " (layout::time(start)) }
         }
+    }
+}
+
+fn last_change(set: &SetStatus, status: &DrStatus, lang: Lang) -> Markup {
+    let Some(change) = &set.last_change else {
+        return html! { (text(lang, "no_change")) };
+    };
+    let rpo = status.targets.rpo;
+    html! {
+        (rpo_badge(lang, within_rpo(change.delay(), rpo))) " "
+        (texts::format(lang, "last_change_value", &[
+            ("made", &layout::time_millis(change.newest_change_at)),
+            ("reached", &layout::time_millis(change.reached_replica_at)),
+            ("delay", &seconds(lang, change.delay_ms)),
+            ("rpo", &format_duration(rpo)),
+        ]))
     }
 }
 

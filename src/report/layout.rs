@@ -62,6 +62,11 @@ pub fn time(time: DateTime<Utc>) -> Markup {
     }
 }
 
+/// Returns the local time of `time` with milliseconds, as plain text.
+pub fn time_millis(time: DateTime<Utc>) -> String {
+    time.with_timezone(&Local).format("%Y-%m-%d %H:%M:%S%.3f").to_string()
+}
+
 /// Shows only the local clock time of `time`, for tables of one day.
 pub fn clock(time: DateTime<Utc>) -> Markup {
     let local = time.with_timezone(&Local).format("%H:%M:%S").to_string();

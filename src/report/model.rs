@@ -30,7 +30,18 @@ pub const RECENT_RUNS: usize = 20;
 ///   - `last_sync`: see `SyncInfo`, null when never synced
 ///   - `last_ok_sync_started_at`: start of the last successful sync
 ///   - `lag_s`: now minus that start, null when no sync succeeded
-///   - `within_rpo`: `lag_s` is at most `rpo_s`, false when no sync succeeded
+///   - `within_rpo`: `lag_s` is at most `rpo_s`, false when no sync succeeded;
+///     a set over its RPO target is listed in the verdict and makes
+///     `drkit status` exit 1
+///   - `last_change`: the newest sync that carried a change, null when none
+///     did. `newest_change_at` is when the newest source change it carried
+///     was made (the later of mtime and ctime of the entries it copied or
+///     fixed; a deletion counts as made when its parent folder changed),
+///     `reached_replica_at` is when the sync that carried it finished, and
+///     `delay_ms` is the difference: the measured RPO of that change.
+///     Times have millisecond precision. A first sync, or one that repairs
+///     the replica, carries old source changes, so its delay is the age of
+///     the data that was missing, not a replication delay.
 ///   - `versions`: number of point-in-time versions kept
 ///   - `last_verify`: see `VerifyInfo`, null when never verified
 /// - `recent_runs[]`, newest first: see `RunInfo`
@@ -70,8 +81,44 @@ pub struct SetStatus {
     pub last_ok_sync_started_at: Option<DateTime<Utc>>,
     pub lag_s: Option<u64>,
     pub within_rpo: bool,
+    pub last_change: Option<ChangeInfo>,
     pub versions: usize,
     pub last_verify: Option<VerifyInfo>,
+}
+
+/// The newest change a sync carried to the replica, and how long it took.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangeInfo {
+    #[serde(serialize_with = "utc_millis")]
+    pub newest_change_at: DateTime<Utc>,
+    #[serde(serialize_with = "utc_millis")]
+    pub reached_replica_at: DateTime<Utc>,
+    pub delay_ms: u64,
+}
+
+impl ChangeInfo {
+    /// Reads the change times of a stored sync result; None when it carried
+    /// no change or a time does not parse.
+    pub fn from_row(row: &ResultRow) -> Option<ChangeInfo> {
+        let text = |field: &str| {
+            row.data
+                .get(field)
+                .and_then(serde_json::Value::as_str)
+                .and_then(parse_time)
+        };
+        let made = text("newest_change_at")?;
+        let reached = text("reached_replica_at")?;
+        let delay = (reached - made).to_std().unwrap_or(Duration::ZERO);
+        Some(ChangeInfo {
+            newest_change_at: made,
+            reached_replica_at: reached,
+            delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+        })
+    }
+
+    pub fn delay(&self) -> Duration {
+        Duration::from_millis(self.delay_ms)
+    }
 }
 
 /// One recorded sync of a set.
@@ -203,6 +250,9 @@ fn set_status(store: &Store, set: &SyncSet, rpo: Duration, now: DateTime<Utc>) -
     let last_verify = store
         .latest_result("verify", &set.name)?
         .map(|row| VerifyInfo::from_row(&row));
+    let last_change = store
+        .latest_result_with("sync", &set.name, "newest_change_at")?
+        .and_then(|row| ChangeInfo::from_row(&row));
     Ok(SetStatus {
         name: set.name.clone(),
         source: set.source.display().to_string(),
@@ -211,6 +261,7 @@ fn set_status(store: &Store, set: &SyncSet, rpo: Duration, now: DateTime<Utc>) -
         last_ok_sync_started_at: last_ok_start,
         lag_s: lag.map(|d| d.as_secs()),
         within_rpo: lag.is_some_and(|d| within_rpo(d, rpo)),
+        last_change,
         versions: crate::sync::versions::list(&set.versions_dir).len(),
         last_verify,
     })
@@ -457,6 +508,10 @@ fn utc<S: Serializer>(time: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::E
     serializer.serialize_str(&rfc3339(*time))
 }
 
+fn utc_millis<S: Serializer>(time: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&time.to_rfc3339_opts(SecondsFormat::Millis, true))
+}
+
 fn utc_opt<S: Serializer>(time: &Option<DateTime<Utc>>, serializer: S) -> Result<S::Ok, S::Error> {
     match time {
         Some(time) => serializer.serialize_str(&rfc3339(*time)),
@@ -485,6 +540,7 @@ pub struct SyncPart<'a> {
     pub last_ok_sync_started_at: Option<DateTime<Utc>>,
     pub lag_s: Option<u64>,
     pub within_rpo: bool,
+    pub last_change: Option<&'a ChangeInfo>,
 }
 
 impl DrStatus {
@@ -505,6 +561,7 @@ impl DrStatus {
                     last_ok_sync_started_at: s.last_ok_sync_started_at,
                     lag_s: s.lag_s,
                     within_rpo: s.within_rpo,
+                    last_change: s.last_change.as_ref(),
                 })
                 .collect(),
         }

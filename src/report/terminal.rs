@@ -2,8 +2,9 @@
 
 use chrono::{DateTime, Local, Utc};
 
-use super::model::{format_lag, DrStatus, SetStatus};
+use super::model::{format_lag, within_rpo, DrStatus, SetStatus};
 use super::texts::{self, text};
+use crate::commands::texts::seconds;
 use crate::config::format_duration;
 use crate::i18n::Lang;
 
@@ -17,10 +18,17 @@ pub fn render(status: &DrStatus, lang: Lang) -> String {
         format_duration(status.targets.rpo),
     );
 
-    let header = ["col_set", "col_last_sync", "col_lag", "col_versions", "col_last_verify"]
-        .map(|key| text(lang, key).to_string());
+    let header = [
+        "col_set",
+        "col_last_sync",
+        "col_lag",
+        "col_change_delay",
+        "col_versions",
+        "col_last_verify",
+    ]
+    .map(|key| text(lang, key).to_string());
     let mut rows = vec![header.to_vec()];
-    rows.extend(status.sets.iter().map(|set| row(set, lang)));
+    rows.extend(status.sets.iter().map(|set| row(set, lang, status.targets.rpo)));
     out.push_str(&table(&rows));
 
     out.push('\n');
@@ -38,7 +46,7 @@ pub fn render(status: &DrStatus, lang: Lang) -> String {
     out
 }
 
-fn row(set: &SetStatus, lang: Lang) -> Vec<String> {
+fn row(set: &SetStatus, lang: Lang, rpo: std::time::Duration) -> Vec<String> {
     let last_sync = match &set.last_sync {
         Some(sync) => format!("{} {}", local_minute(sync.at), texts::status_word(lang, &sync.status)),
         None => text(lang, "never_synced").to_string(),
@@ -68,7 +76,28 @@ fn row(set: &SetStatus, lang: Lang) -> Vec<String> {
         ),
         None => text(lang, "never_verified").to_string(),
     };
-    vec![set.name.clone(), last_sync, lag, set.versions.to_string(), last_verify]
+    let change_delay = match &set.last_change {
+        Some(change) => {
+            let within = text(
+                lang,
+                if within_rpo(change.delay(), rpo) {
+                    "within_target"
+                } else {
+                    "over_target"
+                },
+            );
+            format!("{} {within}", seconds(lang, change.delay_ms))
+        }
+        None => "-".to_string(),
+    };
+    vec![
+        set.name.clone(),
+        last_sync,
+        lag,
+        change_delay,
+        set.versions.to_string(),
+        last_verify,
+    ]
 }
 
 /// Lays out `rows` in columns two spaces apart; the last column is not padded.

@@ -97,6 +97,18 @@ pub const TEXTS: &[Row] = &[
         "measured from the start of the last successful sync",
         "medido desde el inicio de la última sincronización correcta",
     ),
+    ("last_change", "Last change carried", "Último cambio replicado"),
+    (
+        "last_change_value",
+        "made {made}, on the replica {reached}: {delay} later (RPO target {rpo})",
+        "hecho {made}, en la réplica {reached}: {delay} después (objetivo RPO {rpo})",
+    ),
+    (
+        "no_change",
+        "no sync has carried a change yet",
+        "ninguna sincronización ha replicado aún un cambio",
+    ),
+    ("col_change_delay", "Last change delay", "Retraso del último cambio"),
     ("within_target", "OK", "OK"),
     ("over_target", "over target", "supera el objetivo"),
     ("versions", "Versions kept", "Versiones guardadas"),

@@ -327,6 +327,18 @@ impl Store {
             .map(|mut rows| rows.pop())
     }
 
+    /// Returns the newest result of `kind` for `subject` whose JSON data has
+    /// a non-null top-level `field`.
+    pub fn latest_result_with(&self, kind: &str, subject: &str, field: &str) -> Result<Option<ResultRow>, StoreError> {
+        let path = format!("$.\"{field}\"");
+        self.results_where(
+            "kind = ?1 AND subject = ?2 AND json_extract(data, ?3) IS NOT NULL",
+            &[&kind, &subject, &path],
+            1,
+        )
+        .map(|mut rows| rows.pop())
+    }
+
     /// Returns results of `kind` recorded at or after `since`, oldest first.
     pub fn results_since(&self, kind: &str, since: DateTime<Utc>) -> Result<Vec<ResultRow>, StoreError> {
         let since = since.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);

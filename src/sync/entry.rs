@@ -74,6 +74,13 @@ impl Entry {
         }
     }
 
+    /// Returns the later of mtime and ctime in nanoseconds: when the entry's
+    /// content or metadata last changed (ctime also catches a chmod, a
+    /// rename, or a file extracted with an old mtime).
+    pub fn changed_ns(&self) -> i64 {
+        self.mtime_ns.max(self.ctime_ns)
+    }
+
     /// Builds an entry with only its key and kind set, from a directory listing.
     pub fn from_file_type(key: Box<[u8]>, file_type: std::fs::FileType) -> Entry {
         use std::os::unix::fs::FileTypeExt;

@@ -104,9 +104,25 @@ pub struct SyncSummary {
     /// Start of the walk: every change made on the source before it is on the replica.
     pub started_at: String,
     pub finished_at: String,
+    /// When the newest source change that this sync carried was made (see
+    /// `newest_change_ns`); None when the sync changed nothing.
+    pub newest_change_at: Option<String>,
+    /// When that change reached the replica: the end of the sync, after the
+    /// final fsync. None when the sync changed nothing.
+    pub reached_replica_at: Option<String>,
 }
 
 impl SyncSummary {
+    /// Records when the newest carried change was made (nanoseconds since
+    /// the epoch) and that it reached the replica when the sync finished.
+    fn set_change_times(&mut self, newest_change_ns: Option<i64>) {
+        if let Some(ns) = newest_change_ns {
+            self.newest_change_at =
+                Some(chrono::DateTime::from_timestamp_nanos(ns).to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
+            self.reached_replica_at = Some(self.finished_at.clone());
+        }
+    }
+
     /// True when every entry reached the replica or was skipped by design.
     pub fn is_ok(&self) -> bool {
         self.errors.is_empty()
@@ -154,7 +170,8 @@ pub fn lock_set(store: &Store, set: &str) -> Result<SetLock, SyncError> {
 pub fn sync_set(store: &mut Store, set: &SyncSet, options: &SyncOptions) -> Result<SyncSummary, SyncError> {
     let _lock = lock_set(store, &set.name)?;
     let clock = Instant::now();
-    let started_at = crate::store::now_text();
+    let walk_start = chrono::Utc::now();
+    let started_at = walk_start.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     check_source(set)?;
     std::fs::create_dir_all(&set.target).map_err(|source| SyncError::Target {
         set: set.name.clone(),
@@ -177,6 +194,8 @@ pub fn sync_set(store: &mut Store, set: &SyncSet, options: &SyncOptions) -> Resu
     report_specials(set, &plan);
 
     let mut summary = new_summary(set, &plan, started_at);
+    let newest_change = newest_change_ns(&plan, walk_start.timestamp_nanos_opt().unwrap_or(i64::MAX));
+
     if let Some(version) = version {
         tracing::info!(set = %set.name, version = %version.name, "kept a version of the replica");
         summary.version_created = Some(version.name);
@@ -214,6 +233,7 @@ pub fn sync_set(store: &mut Store, set: &SyncSet, options: &SyncOptions) -> Resu
     summary.versions_kept = versions::list(&set.versions_dir).len();
     summary.duration_ms = clock.elapsed().as_millis() as u64;
     summary.finished_at = crate::store::now_text();
+    summary.set_change_times(newest_change);
     Ok(summary)
 }
 
@@ -249,7 +269,54 @@ fn new_summary(set: &SyncSet, plan: &Plan, started_at: String) -> SyncSummary {
             .collect(),
         started_at,
         finished_at: String::new(),
+        newest_change_at: None,
+        reached_replica_at: None,
     }
+}
+
+/// Returns when the newest source change that `plan` carries was made, in
+/// nanoseconds since the epoch, or None for a plan that changes nothing.
+///
+/// The rule: the largest of mtime and ctime (at walk time) of every entry
+/// the plan copies, links, creates or fixes. A deletion leaves no entry to
+/// read, so it counts as made at the later of mtime and ctime of its
+/// nearest surviving parent folder, which the deletion updated. A deletion
+/// at the top of the set counts as made at `walk_start_ns`, the latest time
+/// it can have happened. Each value is capped at `walk_start_ns`, because a
+/// time after the walk started comes from a later change or a clock step.
+///
+/// NOTE: entries that fail or turn unstable while the plan is applied are
+/// still counted; such a sync is recorded as failed.
+fn newest_change_ns(plan: &Plan, walk_start_ns: i64) -> Option<i64> {
+    let entries = plan
+        .mkdirs
+        .iter()
+        .chain(plan.links.iter().map(|l| &l.source))
+        .chain(plan.symlinks.iter().map(|(source, _)| source))
+        .chain(plan.metas.iter().map(|m| &m.source))
+        .chain(plan.dir_metas.iter());
+    let deletions = plan.deletes.iter().map(|deleted| {
+        parent_keys(&deleted.key)
+            .find_map(|parent| plan.source_dirs.get(parent))
+            .map_or(walk_start_ns, Entry::changed_ns)
+    });
+    entries
+        .map(Entry::changed_ns)
+        .chain(plan.copies.iter().map(|c| c.changed_ns))
+        .chain(deletions)
+        .max()
+        .map(|ns| ns.min(walk_start_ns))
+}
+
+/// Yields the keys of the folders above `key`, nearest first (a key
+/// separates its components with 0 bytes).
+fn parent_keys(key: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut end = key.len();
+    std::iter::from_fn(move || {
+        let cut = key[..end].iter().rposition(|&b| b == 0)?;
+        end = cut;
+        Some(&key[..cut])
+    })
 }
 
 /// Applies a plan that changes the replica, or only removes stale
@@ -411,10 +478,7 @@ fn compare(source_root: &Path, replica_root: &Path, item: CompareItem) -> Outcom
             replica,
             hash: a,
         },
-        (Ok(_), Ok(_)) | (Ok(_), Err(_)) => Outcome::Differ(CopyItem {
-            key: item.source.key,
-            size: item.source.size,
-        }),
+        (Ok(_), Ok(_)) | (Ok(_), Err(_)) => Outcome::Differ(CopyItem::new(item.source)),
         (Err(FileError::Unstable { .. }), _) => Outcome::Unstable(item.source.key),
         (Err(e), _) => Outcome::Failed(item.source.key, format!("cannot read: {e}")),
     }

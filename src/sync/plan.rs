@@ -16,11 +16,15 @@ pub struct CopyItem {
     pub key: Box<[u8]>,
     /// Size at walk time, to size the copy batches.
     pub size: u64,
+    /// The later of the source's mtime and ctime at walk time, in
+    /// nanoseconds: when the change this copy carries was made.
+    pub changed_ns: i64,
 }
 
 impl CopyItem {
-    fn new(source: Entry) -> CopyItem {
+    pub fn new(source: Entry) -> CopyItem {
         CopyItem {
+            changed_ns: source.changed_ns(),
             key: source.key,
             size: source.size,
         }

@@ -137,7 +137,8 @@ pub fn sync_remote<R: Read, W: Write>(
 ) -> Result<SyncSummary, SyncError> {
     let _lock = super::lock_set(store, &set.name)?;
     let clock = Instant::now();
-    let started_at = crate::store::now_text();
+    let walk_start = chrono::Utc::now();
+    let started_at = walk_start.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     let sent_at_start = agent.sent();
     super::check_source(set)?;
     let peer_error = |step: &'static str| move |e: AgentFailure| wire.failure(set, step, e);
@@ -204,6 +205,7 @@ pub fn sync_remote<R: Read, W: Write>(
 
     let mut summary = super::new_summary(set, &plan, started_at);
     summary.peer = Some(wire.peer.clone());
+    let newest_change = super::newest_change_ns(&plan, walk_start.timestamp_nanos_opt().unwrap_or(i64::MAX));
     if let Some(name) = version {
         tracing::info!(set = %set.name, version = %name, peer = %wire.peer, "kept a version of the replica");
         summary.version_created = Some(name);
@@ -250,6 +252,7 @@ pub fn sync_remote<R: Read, W: Write>(
     summary.bytes_sent = Some(agent.sent() - sent_at_start);
     summary.duration_ms = clock.elapsed().as_millis() as u64;
     summary.finished_at = crate::store::now_text();
+    summary.set_change_times(newest_change);
     Ok(summary)
 }
 
@@ -438,6 +441,7 @@ fn resolve_compares<R: Read, W: Write>(
             (Ok(_), _) => plan.copies.push(CopyItem {
                 key: entry.key.clone(),
                 size: entry.size,
+                changed_ns: entry.changed_ns(),
             }),
             (Err(FileError::Unstable { .. }), _) => plan.unstable.push(entry.key.clone()),
             (Err(e), _) => plan

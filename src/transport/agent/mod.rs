@@ -520,6 +520,8 @@ fn into_plan(remote: RemotePlan) -> (Plan, HashMap<Box<[u8]>, PathBuf>) {
         .map(|(key, size)| CopyItem {
             key: key.into_vec().into_boxed_slice(),
             size,
+            // Only the primary records when changes were made.
+            changed_ns: 0,
         })
         .collect();
     plan.links = remote
