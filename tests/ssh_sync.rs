@@ -181,7 +181,7 @@ fn sync_and_verify_between_network_namespaces() {
     let mtime = mtime_ns(&rotten);
     replace(
         &rotten,
-        "rotten line\n".repeat(30_000).as_bytes()[..rotten.metadata().unwrap().len() as usize].to_vec(),
+        &"rotten line\n".repeat(30_000).as_bytes()[..rotten.metadata().unwrap().len() as usize],
     );
     set_mtime_ns(&rotten, mtime);
     let verify =

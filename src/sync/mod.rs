@@ -328,7 +328,10 @@ fn apply_plan(store: &mut Store, set: &SyncSet, mut plan: Plan) -> Result<Option
         replica: &set.target,
     };
     if plan.is_empty() {
-        if !plan.stale_temps.is_empty() {
+        let replica_root = std::fs::symlink_metadata(&set.target)
+            .ok()
+            .map(|meta| Entry::from_metadata(Box::default(), &meta));
+        if !plan.stale_temps.is_empty() || root_differs(&set.source, replica_root.as_ref()) {
             apply::apply(store, &set.name, &mut roots, plan)?;
         }
         return Ok(None);
@@ -369,6 +372,16 @@ fn keep_version_and_compare(
         return Ok(Some(versions::snapshot(&set.target, &set.versions_dir)?));
     }
     Ok(None)
+}
+
+/// True when the replica's top folder lacks the owner, mode or mtime of
+/// the source's, which an otherwise empty plan must still fix.
+fn root_differs(source: &Path, replica_root: Option<&Entry>) -> bool {
+    let Ok(meta) = std::fs::symlink_metadata(source) else {
+        return false;
+    };
+    let source_root = Entry::from_metadata(Box::default(), &meta);
+    replica_root.is_none_or(|replica| !plan::same_metadata(&source_root, replica))
 }
 
 /// Rejects a missing, non-directory or empty source before anything is read further.

@@ -211,7 +211,8 @@ pub fn sync_remote<R: Read, W: Write>(
         summary.version_created = Some(name);
     }
 
-    if plan.is_empty() && plan.stale_temps.is_empty() {
+    let root_differs = super::root_differs(&set.source, listing.root.as_ref());
+    if plan.is_empty() && plan.stale_temps.is_empty() && !root_differs {
         summary.versions_kept = versions_kept as usize;
         summary.bytes_sent = Some(agent.sent() - sent_at_start);
         summary.duration_ms = clock.elapsed().as_millis() as u64;
@@ -269,6 +270,8 @@ struct Listing {
     partials: HashSet<PathBuf>,
     /// Replica files large enough to be worth a chunk table.
     large_files: HashSet<Box<[u8]>>,
+    /// The replica's top folder.
+    root: Option<Entry>,
 }
 
 fn list_replica<R: Read, W: Write>(agent: &mut Agent<R, W>) -> Result<Listing, AgentFailure> {
@@ -278,6 +281,7 @@ fn list_replica<R: Read, W: Write>(agent: &mut Agent<R, W>) -> Result<Listing, A
         link_targets: HashMap::new(),
         partials: HashSet::new(),
         large_files: HashSet::new(),
+        root: None,
     };
     let mut reply = agent.ask(&Request::List)?;
     loop {
@@ -301,7 +305,12 @@ fn list_replica<R: Read, W: Write>(agent: &mut Agent<R, W>) -> Result<Listing, A
                     listing.items.push(WalkItem::Entry(entry));
                 }
             }
-            Reply::ListingEnd { stale_temps, errors } => {
+            Reply::ListingEnd {
+                stale_temps,
+                errors,
+                root,
+            } => {
+                listing.root = root;
                 for temp in stale_temps {
                     listing.partials.insert(temp.clone());
                     listing.items.push(WalkItem::StaleTemp(temp));
@@ -401,7 +410,7 @@ fn resolve_compares<R: Read, W: Write>(
         };
         (replica, source.join().expect("the hashing thread does not panic"))
     });
-    let mut replica_hashes: HashMap<Box<[u8]>, Result<(Hash, Entry), String>> = HashMap::new();
+    let mut replica_hashes: HashMap<Box<[u8]>, HashedOrNot> = HashMap::new();
     match replica? {
         Reply::Hashes(results) => {
             for result in results {
@@ -453,6 +462,9 @@ fn resolve_compares<R: Read, W: Write>(
     store.manifest_apply(&set.name, &cache)?;
     Ok(())
 }
+
+/// A replica file's hash and entry, or why it could not be hashed.
+type HashedOrNot = Result<(Hash, Entry), String>;
 
 struct RemoteApplied {
     report: AppliedReport,

@@ -83,6 +83,8 @@ pub enum Reply {
     ListingEnd {
         stale_temps: Vec<PathBuf>,
         errors: Vec<(PathBuf, String)>,
+        /// Owner, mode and mtime of the replica's top folder.
+        root: Option<Entry>,
     },
     Hashes(Vec<HashResult>),
     Chunks(Vec<(Key, Vec<ChunkSig>)>),

@@ -290,7 +290,14 @@ impl Session {
                 tracing::warn!(error = %e, "cannot drop stale cache rows");
             }
         }
-        writer.send(&Reply::ListingEnd { stale_temps, errors })
+        let root = std::fs::symlink_metadata(&open.target)
+            .ok()
+            .map(|meta| Entry::from_metadata(Box::default(), &meta));
+        writer.send(&Reply::ListingEnd {
+            stale_temps,
+            errors,
+            root,
+        })
     }
 
     fn hash<W: Write>(&mut self, writer: Writer<W>, keys: Vec<Key>) -> Result<(), ProtocolError> {
