@@ -415,3 +415,35 @@ fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     }
     false
 }
+
+#[test]
+fn deletion_guard_holds_over_ssh() {
+    let remote = RemoteSite::new("");
+    for i in 0..20 {
+        write(remote.source().join(format!("page-{i:02}.html")), format!("page {i}"));
+    }
+    remote.sync();
+    for i in 0..10 {
+        std::fs::remove_file(remote.source().join(format!("page-{i:02}.html"))).unwrap();
+    }
+
+    let out = remote.site.drkit(&["sync", "remote"]);
+
+    out.expect_code(1);
+    assert!(
+        out.stderr.contains("would delete 10 of the replica's 20 files"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        list_paths(&remote.replica()).len(),
+        20,
+        "nothing was deleted on the peer"
+    );
+    assert!(remote.versions().is_empty(), "a stopped sync keeps no version");
+    remote
+        .site
+        .drkit(&["sync", "--max-delete", "10", "remote"])
+        .expect_code(0);
+    assert_same_tree(&remote.source(), &remote.replica());
+}

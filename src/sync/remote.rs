@@ -42,7 +42,7 @@ pub struct Wire {
 const TEXTS: &[crate::i18n::Row] = &[
     ("open", "opening the replica", "al abrir la réplica"),
     ("list", "listing the replica", "al listar la réplica"),
-    ("hash", "hashing replica files", "al calcular hashes en la réplica"),
+    ("hash", "keeping a version and hashing replica files", "al guardar una versión y calcular hashes en la réplica"),
     ("version", "keeping a version", "al guardar una versión"),
     ("send", "sending file contents", "al enviar el contenido de los archivos"),
     ("verify", "verifying the replica", "al verificar la réplica"),
@@ -190,14 +190,12 @@ pub fn sync_remote<R: Read, W: Write>(
     super::check_deletion_guard(set, &plan, options)?;
 
     let wants_version = set.keep_versions > 0 && plan.replica_files > 0;
-    let mut version = None;
-    if wants_version && plan.changes_besides_compares() {
-        version = snapshot(agent).map_err(peer_error("version"))?;
-    }
-    resolve_compares(store, set, &mut plan, agent).map_err(|e| match e {
+    let snapshot_now = wants_version && plan.changes_besides_compares();
+    let prepared = resolve_compares(store, set, &mut plan, agent, snapshot_now, &listing).map_err(|e| match e {
         CompareFailure::Agent(e) => peer_error("hash")(e),
         CompareFailure::Store(e) => SyncError::Store(e),
     })?;
+    let mut version = prepared.version;
     if wants_version && version.is_none() && !plan.is_empty() {
         version = snapshot(agent).map_err(peer_error("version"))?;
     }
@@ -230,7 +228,7 @@ pub fn sync_remote<R: Read, W: Write>(
         )?;
         return Ok(summary);
     }
-    let applied = apply_remote(store, set, plan, agent, wire, &listing).map_err(|e| match e {
+    let applied = apply_remote(store, set, plan, agent, wire, &prepared.tables).map_err(|e| match e {
         CompareFailure::Agent(e) => peer_error("send")(e),
         CompareFailure::Store(e) => SyncError::Store(e),
     })?;
@@ -344,9 +342,19 @@ impl plan::LinkTargets for RemoteLinks<'_> {
     }
 }
 
+/// What the agent prepared before any file is sent.
+struct Prepared {
+    version: Option<String>,
+    tables: HashMap<Box<[u8]>, Vec<ChunkSig>>,
+}
+
 fn snapshot<R: Read, W: Write>(agent: &mut Agent<R, W>) -> Result<Option<String>, AgentFailure> {
-    match agent.ask(&Request::Snapshot)? {
-        Reply::Version(name) => Ok(name),
+    match agent.ask(&Request::Prepare {
+        snapshot: true,
+        hash: Vec::new(),
+        chunks: Vec::new(),
+    })? {
+        Reply::Prepared { version, .. } => Ok(version),
         other => Err(unexpected(&other)),
     }
 }
@@ -382,10 +390,16 @@ fn resolve_compares<R: Read, W: Write>(
     set: &SyncSet,
     plan: &mut Plan,
     agent: &mut Agent<R, W>,
-) -> Result<(), CompareFailure> {
+    snapshot: bool,
+    listing: &Listing,
+) -> Result<Prepared, CompareFailure> {
+    let chunks = chunk_keys(plan, listing);
     let compares = std::mem::take(&mut plan.compares);
-    if compares.is_empty() {
-        return Ok(());
+    if compares.is_empty() && !snapshot && chunks.is_empty() {
+        return Ok(Prepared {
+            version: None,
+            tables: HashMap::new(),
+        });
     }
     let wanted: Vec<Key> = compares
         .iter()
@@ -403,17 +417,21 @@ fn resolve_compares<R: Read, W: Write>(
                 })
                 .collect::<Vec<_>>()
         });
-        let replica = if wanted.is_empty() {
-            Ok(Reply::Hashes(Vec::new()))
-        } else {
-            agent.ask(&Request::Hash { keys: wanted })
-        };
+        let replica = agent.ask(&Request::Prepare {
+            snapshot,
+            hash: wanted,
+            chunks,
+        });
         (replica, source.join().expect("the hashing thread does not panic"))
     });
     let mut replica_hashes: HashMap<Box<[u8]>, HashedOrNot> = HashMap::new();
-    match replica? {
-        Reply::Hashes(results) => {
-            for result in results {
+    let prepared = match replica? {
+        Reply::Prepared {
+            version,
+            hashes,
+            chunks,
+        } => {
+            for result in hashes {
                 match result {
                     HashResult::Hashed { entry, hash } => {
                         replica_hashes.insert(entry.key.clone(), Ok((hash, entry)));
@@ -423,9 +441,16 @@ fn resolve_compares<R: Read, W: Write>(
                     }
                 }
             }
+            Prepared {
+                version,
+                tables: chunks
+                    .into_iter()
+                    .map(|(key, sigs)| (key.into_vec().into_boxed_slice(), sigs))
+                    .collect(),
+            }
         }
         other => return Err(unexpected(&other).into()),
-    }
+    };
     let mut cache = ManifestWriter::default();
     for (item, source) in compares.into_iter().zip(source) {
         let CompareItem {
@@ -460,7 +485,7 @@ fn resolve_compares<R: Read, W: Write>(
     }
     plan.copies.sort_by(|a, b| a.key.cmp(&b.key));
     store.manifest_apply(&set.name, &cache)?;
-    Ok(())
+    Ok(prepared)
 }
 
 /// A replica file's hash and entry, or why it could not be hashed.
@@ -480,9 +505,8 @@ fn apply_remote<R: Read, W: Write>(
     mut plan: Plan,
     agent: &mut Agent<R, W>,
     wire: &Wire,
-    listing: &Listing,
+    tables: &HashMap<Box<[u8]>, Vec<ChunkSig>>,
 ) -> Result<RemoteApplied, CompareFailure> {
-    let tables = chunk_tables(agent, &plan, listing)?;
     let forgotten = std::mem::take(&mut plan.forgotten);
     let deleted: Vec<Vec<u8>> = plan.deletes.iter().map(|e| e.key.to_vec()).collect();
     let copies: Vec<CopyItem> = std::mem::take(&mut plan.copies);
@@ -530,30 +554,17 @@ fn apply_remote<R: Read, W: Write>(
     })
 }
 
-/// Asks the agent for the chunks it holds of every large file about to be
-/// sent whose older or partial copy is on the peer.
-fn chunk_tables<R: Read, W: Write>(
-    agent: &mut Agent<R, W>,
-    plan: &Plan,
-    listing: &Listing,
-) -> Result<HashMap<Box<[u8]>, Vec<ChunkSig>>, AgentFailure> {
-    let keys: Vec<Key> = plan
-        .copies
+/// Keys of the large files that may be sent and whose older or partial
+/// copy is on the peer: the agent reports the chunks it holds of them.
+fn chunk_keys(plan: &Plan, listing: &Listing) -> Vec<Key> {
+    let on_peer = |key: &[u8]| listing.large_files.contains(key) || listing.partials.contains(&partial_relative(key));
+    plan.copies
         .iter()
-        .filter(|c| c.size >= DELTA_MIN)
-        .filter(|c| listing.large_files.contains(&c.key) || listing.partials.contains(&partial_relative(&c.key)))
-        .map(|c| Key::from(c.key.to_vec()))
-        .collect();
-    if keys.is_empty() {
-        return Ok(HashMap::new());
-    }
-    match agent.ask(&Request::Chunks { keys })? {
-        Reply::Chunks(tables) => Ok(tables
-            .into_iter()
-            .map(|(key, sigs)| (key.into_vec().into_boxed_slice(), sigs))
-            .collect()),
-        other => Err(unexpected(&other)),
-    }
+        .map(|c| (&c.key, c.size))
+        .chain(plan.compares.iter().map(|c| (&c.source.key, c.source.size)))
+        .filter(|(key, size)| *size >= DELTA_MIN && on_peer(key))
+        .map(|(key, _)| Key::from(key.to_vec()))
+        .collect()
 }
 
 /// The path, relative to the replica, of the partial file of `key`.

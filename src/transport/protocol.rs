@@ -49,13 +49,15 @@ pub enum Request {
     },
     /// Walks the replica; answered by `Listing` frames and one `ListingEnd`.
     List,
-    /// Hashes these replica files; answered by `Hashes`.
-    Hash { keys: Vec<Key> },
-    /// Chunk tables of the replica's current files (and of partial files
-    /// left by an interrupted transfer) at these keys; answered by `Chunks`.
-    Chunks { keys: Vec<Key> },
-    /// Keeps a version of the replica; answered by `Version`.
-    Snapshot,
+    /// Keeps a version of the replica (when `snapshot`), hashes the
+    /// replica files at `hash`, and reads the chunk tables of the replica
+    /// files (and of partial files left by an interrupted transfer) at
+    /// `chunks`, all at once; answered by `Prepared`.
+    Prepare {
+        snapshot: bool,
+        hash: Vec<Key>,
+        chunks: Vec<Key>,
+    },
     /// Applies a plan. Answered by `Accepted` (or `Error` when a key is
     /// refused); then the file contents follow as `Part` frames, in the
     /// order of `plan.copies`, and the agent answers `Applied`.
@@ -86,9 +88,12 @@ pub enum Reply {
         /// Owner, mode and mtime of the replica's top folder.
         root: Option<Entry>,
     },
-    Hashes(Vec<HashResult>),
-    Chunks(Vec<(Key, Vec<ChunkSig>)>),
-    Version(Option<String>),
+    Prepared {
+        /// Name of the version kept, when one was asked for.
+        version: Option<String>,
+        hashes: Vec<HashResult>,
+        chunks: Vec<(Key, Vec<ChunkSig>)>,
+    },
     Accepted,
     Applied(AppliedReport),
     Verified(Vec<Listed>),
@@ -166,6 +171,9 @@ pub enum Part {
     Failed { message: String, unstable: bool },
 }
 
+/// Index of `Part::Data` among the variants of `Part`, as bincode writes it.
+const PART_DATA_VARIANT: u32 = 1;
+
 /// What an applied plan did on the peer.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct AppliedReport {
@@ -236,6 +244,23 @@ impl<W: Write> FrameWriter<W> {
         self.inner.write_all(&(len as u32).to_le_bytes())?;
         self.inner.write_all(&self.scratch)?;
         self.sent += 4 + len as u64;
+        self.hold_rate()
+    }
+
+    /// Sends `Part::Data(data)` without copying `data` into a message
+    /// first: the frame holds bincode's encoding of that variant (its index
+    /// as a u32, then the length as a u64, then the bytes).
+    pub fn send_data(&mut self, data: &[u8]) -> Result<(), ProtocolError> {
+        let len = 4 + 8 + data.len();
+        self.inner.write_all(&(len as u32).to_le_bytes())?;
+        self.inner.write_all(&PART_DATA_VARIANT.to_le_bytes())?;
+        self.inner.write_all(&(data.len() as u64).to_le_bytes())?;
+        self.inner.write_all(data)?;
+        self.sent += 4 + len as u64;
+        self.hold_rate()
+    }
+
+    fn hold_rate(&mut self) -> Result<(), ProtocolError> {
         if let Some(limit) = &self.limit {
             let allowed = limit.started.elapsed().as_secs_f64() * limit.bytes_per_second as f64;
             let over = (self.sent - limit.sent_at_start) as f64 - allowed;
@@ -323,6 +348,25 @@ mod tests {
             other => panic!("unexpected {other:?}"),
         }
         assert!(matches!(reader.receive::<Part>(), Err(ProtocolError::Closed)));
+    }
+
+    #[test]
+    fn data_frames_written_directly_decode_as_data_parts() {
+        let mut writer = FrameWriter::new(Vec::new());
+        writer.send_data(b"written without a copy").unwrap();
+        writer
+            .send(&Part::Data(serde_bytes::ByteBuf::from(b"written by serde".to_vec())))
+            .unwrap();
+        writer.flush().unwrap();
+        let bytes = writer.get_mut().clone();
+        assert_eq!(writer.sent(), bytes.len() as u64);
+        let mut reader = FrameReader::new(&bytes[..]);
+        for expected in [&b"written without a copy"[..], b"written by serde"] {
+            match reader.receive::<Part>().unwrap() {
+                Part::Data(data) => assert_eq!(&data[..], expected),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
     }
 
     #[test]

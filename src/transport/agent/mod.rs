@@ -128,9 +128,7 @@ pub fn serve(options: &AgentOptions, input: impl Read, output: impl Write) -> Re
                 excludes,
             } => session.open(&mut writer, &set, &target, &versions_dir, &excludes)?,
             Request::List => session.list(&mut writer)?,
-            Request::Hash { keys } => session.hash(&mut writer, keys)?,
-            Request::Chunks { keys } => session.chunk_tables(&mut writer, keys)?,
-            Request::Snapshot => session.snapshot(&mut writer)?,
+            Request::Prepare { snapshot, hash, chunks } => session.prepare(&mut writer, snapshot, hash, chunks)?,
             Request::Apply(plan) => session.apply(&mut reader, &mut writer, *plan)?,
             Request::Verify => session.verify(&mut writer)?,
         }
@@ -300,34 +298,56 @@ impl Session {
         })
     }
 
-    fn hash<W: Write>(&mut self, writer: Writer<W>, keys: Vec<Key>) -> Result<(), ProtocolError> {
-        let Some(open) = &self.open else {
+    /// Everything the primary needs before it sends files, done at once:
+    /// the version (on its own thread), the hashes of the replica files it
+    /// compares, and the chunk tables of the large files it will send.
+    fn prepare<W: Write>(
+        &mut self,
+        writer: Writer<W>,
+        snapshot: bool,
+        hash: Vec<Key>,
+        chunks: Vec<Key>,
+    ) -> Result<(), ProtocolError> {
+        let lang = self.lang;
+        let Some(open) = self.open.as_mut() else {
             return self.refuse(writer, "not_open", &[]);
         };
         let target = open.target.clone();
-        let checked = confine::check_keys(&target, keys.iter().map(|k| k.as_slice()), &[])
-            .and_then(|()| confine::check_leaves_are_files(&target, keys.iter().map(|k| k.as_slice())));
+        let keys = || hash.iter().chain(&chunks).map(|k| k.as_slice());
+        let checked =
+            confine::check_keys(&target, keys(), &[]).and_then(|()| confine::check_leaves_are_files(&target, keys()));
         if let Err(e) = checked {
-            return writer.send(&Reply::Error(e.message(self.lang)));
+            return writer.send(&Reply::Error(e.message(lang)));
         }
-        let results: Vec<HashResult> = keys
-            .into_par_iter()
-            .map(|key| match local::hash_file(&target.join(relative_from_key(&key))) {
-                Ok((hash, meta)) => HashResult::Hashed {
-                    entry: Entry::from_metadata(key.into_vec().into_boxed_slice(), &meta),
-                    hash,
-                },
-                Err(e) => HashResult::Failed {
-                    key,
-                    message: e.to_string(),
-                },
-            })
-            .collect();
+        let versions_dir = open.versions_dir.clone();
+        let (version, hashes, tables) = std::thread::scope(|scope| {
+            let version = snapshot.then(|| scope.spawn(|| versions::snapshot(&target, &versions_dir)));
+            let hashes: Vec<HashResult> = hash.into_par_iter().map(|key| hash_one(&target, key)).collect();
+            let tables: Vec<(Key, wire::ChunkTable)> = chunks
+                .into_par_iter()
+                .map(|key| {
+                    let table = wire::ChunkTable::read(&target, &key);
+                    (key, table)
+                })
+                .collect();
+            let version = version.map(|thread| thread.join().expect("the version thread does not panic"));
+            (version, hashes, tables)
+        });
+        let version = match version.transpose() {
+            Ok(version) => version.map(|v| v.name),
+            Err(e) => return writer.send(&Reply::Error(e.to_string())),
+        };
         let mut cache = ManifestWriter::default();
-        for result in &results {
+        for result in &hashes {
             if let HashResult::Hashed { entry, hash } = result {
                 cache.upserts.push((Side::Replica, entry.to_row(Some(*hash))));
             }
+        }
+        let mut sigs = Vec::with_capacity(tables.len());
+        open.chunks.clear();
+        for (key, table) in tables {
+            sigs.push((key.clone(), table.sigs()));
+            open.chunks.insert(key.into_vec().into_boxed_slice(), table);
         }
         let name = open.cache_name.clone();
         if let Some(store) = self.store.as_mut() {
@@ -335,44 +355,11 @@ impl Session {
                 tracing::warn!(error = %e, "cannot cache replica hashes");
             }
         }
-        writer.send(&Reply::Hashes(results))
-    }
-
-    fn chunk_tables<W: Write>(&mut self, writer: Writer<W>, keys: Vec<Key>) -> Result<(), ProtocolError> {
-        let lang = self.lang;
-        let Some(open) = self.open.as_mut() else {
-            return self.refuse(writer, "not_open", &[]);
-        };
-        let checked = confine::check_keys(&open.target, keys.iter().map(|k| k.as_slice()), &[])
-            .and_then(|()| confine::check_leaves_are_files(&open.target, keys.iter().map(|k| k.as_slice())));
-        if let Err(e) = checked {
-            return writer.send(&Reply::Error(e.message(lang)));
-        }
-        let target = open.target.clone();
-        let tables: Vec<(Key, wire::ChunkTable)> = keys
-            .into_par_iter()
-            .map(|key| {
-                let table = wire::ChunkTable::read(&target, &key);
-                (key, table)
-            })
-            .collect();
-        let mut reply = Vec::with_capacity(tables.len());
-        open.chunks.clear();
-        for (key, table) in tables {
-            reply.push((key.clone(), table.sigs()));
-            open.chunks.insert(key.into_vec().into_boxed_slice(), table);
-        }
-        writer.send(&Reply::Chunks(reply))
-    }
-
-    fn snapshot<W: Write>(&mut self, writer: Writer<W>) -> Result<(), ProtocolError> {
-        let Some(open) = &self.open else {
-            return self.refuse(writer, "not_open", &[]);
-        };
-        match versions::snapshot(&open.target, &open.versions_dir) {
-            Ok(version) => writer.send(&Reply::Version(Some(version.name))),
-            Err(e) => writer.send(&Reply::Error(e.to_string())),
-        }
+        writer.send(&Reply::Prepared {
+            version,
+            hashes,
+            chunks: sigs,
+        })
     }
 
     fn apply<R: Read, W: Write>(
@@ -483,6 +470,19 @@ impl Session {
             }
         }
         writer.send(&Reply::VerifiedEnd { errors })
+    }
+}
+
+fn hash_one(target: &Path, key: Key) -> HashResult {
+    match local::hash_file(&target.join(relative_from_key(&key))) {
+        Ok((hash, meta)) => HashResult::Hashed {
+            entry: Entry::from_metadata(key.into_vec().into_boxed_slice(), &meta),
+            hash,
+        },
+        Err(e) => HashResult::Failed {
+            key,
+            message: e.to_string(),
+        },
     }
 }
 
@@ -686,16 +686,17 @@ mod tests {
             Reply::Opened { .. }
         ));
 
+        let prepare = |hash: &str, chunks: &str| Request::Prepare {
+            snapshot: true,
+            hash: [hash].iter().filter(|k| !k.is_empty()).map(|k| key(k)).collect(),
+            chunks: [chunks].iter().filter(|k| !k.is_empty()).map(|k| key(k)).collect(),
+        };
         for bad in ["../outside/secret", "door/secret", "a//b", "/etc/passwd"] {
-            refused(&client.ask(&Request::Hash { keys: vec![key(bad)] }), "refused");
-            refused(&client.ask(&Request::Chunks { keys: vec![key(bad)] }), "refused");
+            refused(&client.ask(&prepare(bad, "")), "refused");
+            refused(&client.ask(&prepare("", bad)), "refused");
         }
-        refused(
-            &client.ask(&Request::Hash {
-                keys: vec![key("pointer")],
-            }),
-            "not a regular file",
-        );
+        refused(&client.ask(&prepare("pointer", "")), "not a regular file");
+        assert!(!root.join(".versions").exists(), "a refused request keeps no version");
 
         let copy_through_door = RemotePlan {
             copies: vec![(key("door/planted"), 5)],
