@@ -723,9 +723,7 @@ fn send_data<R: Read, W: Write>(agent: &mut Agent<R, W>, data: &[u8], compress: 
             }
         }
     }
-    agent
-        .writer
-        .send(&Part::Data(serde_bytes::ByteBuf::from(data.to_vec())))
+    agent.writer.send_data(data)
 }
 
 fn send_stream<R: Read, W: Write>(
