@@ -1087,6 +1087,20 @@ mod tests {
         assert!(sent < 400 << 10, "sent {sent} bytes for a 22-byte insertion in 8 MiB");
         assert!(second.version_created.is_some());
 
+        // The same size and a new mtime: a compare that turns into a chunked
+        // copy, with the version kept only after the compare.
+        let mut rewritten = edited.clone();
+        rewritten[1 << 20..(1 << 20) + 4096].copy_from_slice(&noise(4096, 9));
+        std::fs::write(set.source.join("dump.sql"), &rewritten).unwrap();
+        let in_place = with_agent(&root, &state, |agent| {
+            sync_remote(&mut store, &set, &SyncOptions::default(), agent, &wire).unwrap()
+        });
+        assert!(in_place.errors.is_empty(), "{:?}", in_place.errors);
+        assert_eq!(std::fs::read(set.target.join("dump.sql")).unwrap(), rewritten);
+        let sent = in_place.bytes_sent.unwrap();
+        assert!(sent < 400 << 10, "sent {sent} bytes for a 4 KiB edit in 8 MiB");
+        assert!(in_place.version_created.is_some());
+
         let third = with_agent(&root, &state, |agent| {
             sync_remote(&mut store, &set, &SyncOptions::default(), agent, &wire).unwrap()
         });

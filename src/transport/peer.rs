@@ -97,9 +97,16 @@ impl PeerLink {
         let _ = channel.wait_close();
     }
 
-    /// Drops a broken link, waiting at most a second on the peer.
-    pub fn abandon(self) {
+    /// Drops a broken link, waiting at most a second on the peer, and logs
+    /// what the agent wrote on its stderr, which tells why it stopped.
+    pub fn abandon(mut self) {
         self._session.set_timeout(std::time::Duration::from_secs(1));
+        let mut said = String::new();
+        let _ = self.channel.stderr().take(4096).read_to_string(&mut said);
+        let said = said.trim();
+        if !said.is_empty() {
+            tracing::warn!(peer = %self.endpoint, stderr = said, "the agent stopped");
+        }
     }
 }
 

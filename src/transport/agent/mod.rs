@@ -343,8 +343,9 @@ impl Session {
                 cache.upserts.push((Side::Replica, entry.to_row(Some(*hash))));
             }
         }
+        // Tables of an earlier request stay: a second request that only
+        // keeps a version must not drop them before the files arrive.
         let mut sigs = Vec::with_capacity(tables.len());
-        open.chunks.clear();
         for (key, table) in tables {
             sigs.push((key.clone(), table.sigs()));
             open.chunks.insert(key.into_vec().into_boxed_slice(), table);
