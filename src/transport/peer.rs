@@ -99,7 +99,7 @@ impl PeerLink {
 
     /// Drops a broken link, waiting at most a second on the peer, and logs
     /// what the agent wrote on its stderr, which tells why it stopped.
-    pub fn abandon(mut self) {
+    pub fn abandon(self) {
         self._session.set_timeout(std::time::Duration::from_secs(1));
         let mut said = String::new();
         let _ = self.channel.stderr().take(4096).read_to_string(&mut said);
