@@ -10,6 +10,8 @@
 # from --stats) and drkit's JSON summaries (bytes_sent) to
 # $BENCH_OUT/ssh-drkit/*.json; `python3 bench/summarize_ssh.py` prints both.
 #
+# PHASE=e runs only the large-file edits.
+#
 # Needs: the tree in $DATA/src and an untouched copy in $DATA/pristine,
 # rsync, openssh-server, /usr/bin/time, and a release build of drkit.
 set -euo pipefail
@@ -65,6 +67,8 @@ mkdir -p "$TRASH"
 # charged to a timed run (see local.sh).
 HIDE_VERSIONS="{ [ ! -d $VERS ] || mv $VERS $TRASH/\$(date +%s%N); }"
 
+# PHASE=e runs only the large-file edits, after one untimed sync of each tool.
+if [ "${PHASE:-all}" != e ]; then
 for i in $(seq "$RUNS"); do
   $M --group a-ssh --name "a. rsync -a initial, ssh" --runs 1 --bytes "$B" \
      --prepare "rm -rf $DRS && mkdir -p $DRS && sync" -- "rsync -a --stats -e '$RSH' $SRC/ 127.0.0.1:$DRS/"
@@ -88,6 +92,11 @@ for i in $(seq "$RUNS"); do
   $M --group d-ssh --name "d. drkit sync after mutate, ssh" --runs 1 --keep-output "$JSONS/d-$i.json" \
      --prepare "$RESET_D_DRKIT" -- "$DR"
 done
+
+fi
+if [ "${PHASE:-all}" = e ]; then
+  rsync -a --delete -e "$RSH" "$SRC/" "127.0.0.1:$DRS/" && $DR > /dev/null
+fi
 
 # e. One 4 KiB in-place edit (same size, new mtime) in the middle of the
 # 450 MB dump, a different one per round; both tools carry the same edit.

@@ -17,8 +17,13 @@ def drkit_bytes(folder, phase):
         if name.startswith(phase + "-") and name.endswith(".json"):
             with open(os.path.join(folder, name)) as f:
                 text = f.read().strip()
-            if text:
-                sent.append(json.loads(text.splitlines()[-1])["bytes_sent"])
+            for line in text.splitlines():
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue
+                if record.get("bytes_sent") is not None:
+                    sent.append(record["bytes_sent"])
     return statistics.median(sent) if sent else None
 
 

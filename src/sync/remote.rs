@@ -50,7 +50,7 @@ const TEXTS: &[crate::i18n::Row] = &[
 ];
 
 impl Wire {
-    /// The error of a failed step, naming the step.
+    /// Builds the error of a failed step, naming the step.
     fn failure(&self, set: &SyncSet, step: &str, error: AgentFailure) -> SyncError {
         let mut text = error.to_string();
         if text.to_ascii_lowercase().contains("timed out") {
@@ -342,7 +342,7 @@ impl plan::LinkTargets for RemoteLinks<'_> {
     }
 }
 
-/// What the agent prepared before any file is sent.
+/// The version and the chunk tables the agent prepared before any file is sent.
 struct Prepared {
     version: Option<String>,
     tables: HashMap<Box<[u8]>, Vec<ChunkSig>>,

@@ -105,7 +105,7 @@ pub enum Reply {
 }
 
 /// One replica entry of a listing, with its content hash when the agent's
-/// cache (or a verify) knows it, and its target when it is a symlink.
+/// cache (or a verify) has it, and its target when it is a symlink.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Listed {
     pub entry: Entry,
@@ -127,8 +127,8 @@ pub struct ChunkSig {
     pub len: u32,
 }
 
-/// What the agent must do, as planned on the primary. Keys are checked by
-/// the agent before anything is touched.
+/// The plan the agent applies, as built on the primary. The agent checks
+/// every key before it touches anything.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct RemotePlan {
     pub deletes: Vec<Entry>,

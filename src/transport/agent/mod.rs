@@ -31,7 +31,7 @@ use crate::transport::protocol::{
 pub use confine::Jail;
 pub use wire::partial_path;
 
-/// Where the agent may work and where it keeps its state.
+/// The folders the agent works in and keeps its state in.
 #[derive(Debug, Clone)]
 pub struct AgentOptions {
     /// Every replica and versions folder must lie inside this folder.
@@ -57,7 +57,7 @@ struct OpenSet {
     /// Name of the replica's rows in the agent's manifest cache.
     cache_name: String,
     _lock: nix::fcntl::Flock<std::fs::File>,
-    /// Chunk tables handed out by the last `Chunks` request, by key.
+    /// Chunk tables sent in answer to `Prepare` requests, by key; the next apply takes them.
     chunks: HashMap<Box<[u8]>, wire::ChunkTable>,
 }
 
@@ -69,7 +69,7 @@ struct Session {
     open: Option<OpenSet>,
 }
 
-/// Serves one primary on `input`/`output` until it says goodbye or the
+/// Serves one primary on `input`/`output` until it sends `Bye` or the
 /// connection ends.
 pub fn serve(options: &AgentOptions, input: impl Read, output: impl Write) -> Result<(), AgentError> {
     let mut reader = FrameReader::new(input);

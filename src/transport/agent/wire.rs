@@ -90,7 +90,7 @@ impl<'r, R: Read> WireSource<'r, R> {
         }
     }
 
-    /// The connection failure that cut the stream short, if any.
+    /// Returns the connection failure that cut the stream short, if any.
     pub fn take_fatal(&mut self) -> Option<ProtocolError> {
         self.fatal.take()
     }
