@@ -15,7 +15,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use super::chunks::{self, DELTA_MIN};
-use super::entry::{display_key, relative_from_key, Entry, EntryKind};
+use super::entry::{self, display_key, relative_from_key, Entry, EntryKind};
 use super::plan::{self, CompareItem, CopyItem, MetaItem, Plan};
 use super::walk::{self, WalkItem};
 use super::{ItemError, SyncError, SyncOptions, SyncSummary};
@@ -933,30 +933,10 @@ fn hash_source(root: &std::path::Path, excludes: &walk::Excludes) -> (Vec<Listed
     let listed: Vec<Result<Listed, ItemError>> = entries
         .into_par_iter()
         .map(|entry| {
-            let path = root.join(relative_from_key(&entry.key));
-            match entry.kind {
-                EntryKind::File => match local::hash_file(&path) {
-                    Ok((hash, meta)) => Ok(Listed {
-                        entry: Entry::from_metadata(entry.key, &meta),
-                        hash: Some(hash),
-                        link_target: None,
-                    }),
-                    Err(e) => Err(ItemError {
-                        path: display_key(&entry.key),
-                        error: format!("source: {e}"),
-                    }),
-                },
-                EntryKind::Symlink => Ok(Listed {
-                    link_target: std::fs::read_link(&path).ok(),
-                    entry,
-                    hash: None,
-                }),
-                _ => Ok(Listed {
-                    entry,
-                    hash: None,
-                    link_target: None,
-                }),
-            }
+            crate::transport::agent::verify_entry(root, entry).map_err(|(path, error)| ItemError {
+                path: entry::escape_bytes(path.as_os_str().as_encoded_bytes()),
+                error: format!("source: {error}"),
+            })
         })
         .collect();
     let mut out = Vec::with_capacity(listed.len());

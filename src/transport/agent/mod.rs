@@ -487,9 +487,11 @@ fn hash_one(target: &Path, key: Key) -> HashResult {
     }
 }
 
-fn verify_entry(target: &Path, entry: Entry) -> Result<Listed, (PathBuf, String)> {
+/// Hashes a file, or reads a symlink's target, for a verify; the error
+/// names the entry's path relative to `root`.
+pub fn verify_entry(root: &Path, entry: Entry) -> Result<Listed, (PathBuf, String)> {
     let relative = relative_from_key(&entry.key);
-    let path = target.join(&relative);
+    let path = root.join(&relative);
     match entry.kind {
         EntryKind::File => match local::hash_file(&path) {
             Ok((hash, meta)) => Ok(Listed {
