@@ -195,6 +195,7 @@ pub fn sync_remote<R: Read, W: Write>(
         CompareFailure::Agent(e) => peer_error("hash")(e),
         CompareFailure::Store(e) => SyncError::Store(e),
     })?;
+    tracing::debug!(set = %set.name, elapsed_ms = clock.elapsed().as_millis() as u64, "version kept, compares resolved");
     let mut version = prepared.version;
     if wants_version && version.is_none() && !plan.is_empty() {
         version = snapshot(agent).map_err(peer_error("version"))?;

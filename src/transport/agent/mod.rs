@@ -320,16 +320,28 @@ impl Session {
             return writer.send(&Reply::Error(e.message(lang)));
         }
         let versions_dir = open.versions_dir.clone();
+        let clock = std::time::Instant::now();
         let (version, hashes, tables) = std::thread::scope(|scope| {
-            let version = snapshot.then(|| scope.spawn(|| versions::snapshot(&target, &versions_dir)));
-            let hashes: Vec<HashResult> = hash.into_par_iter().map(|key| hash_one(&target, key)).collect();
+            let (target, versions_dir, clock) = (&target, &versions_dir, &clock);
+            let version = snapshot.then(|| {
+                scope.spawn(move || {
+                    let version = versions::snapshot(target, versions_dir);
+                    tracing::debug!(elapsed_ms = clock.elapsed().as_millis() as u64, "version kept");
+                    version
+                })
+            });
+            let hashes: Vec<HashResult> = hash.into_par_iter().map(|key| hash_one(target, key)).collect();
             let tables: Vec<(Key, wire::ChunkTable)> = chunks
                 .into_par_iter()
                 .map(|key| {
-                    let table = wire::ChunkTable::read(&target, &key);
+                    let table = wire::ChunkTable::read(target, &key);
                     (key, table)
                 })
                 .collect();
+            tracing::debug!(
+                elapsed_ms = clock.elapsed().as_millis() as u64,
+                "hashes and chunk tables ready"
+            );
             let version = version.map(|thread| thread.join().expect("the version thread does not panic"));
             (version, hashes, tables)
         });
