@@ -25,6 +25,7 @@ pub const TEXTS: &[Row] = &[
     ("key_not_file", "refused: {path} is not a regular file on the replica", "rechazado: {path} no es un archivo normal en la réplica"),
     ("key_not_folder", "refused: {path} is not a folder on the replica", "rechazado: {path} no es una carpeta en la réplica"),
     ("content_check_failed", "the received file does not match the primary's hash; nothing was replaced, and the next sync sends it again", "el archivo recibido no coincide con el hash del primario; no se reemplazó nada y la próxima sincronización lo vuelve a enviar"),
+    ("file_grew", "the file grew past {limit} MiB while it was sent, far beyond its size when the source was walked; it was not replaced, and the next sync sends it again", "el archivo creció más de {limit} MiB mientras se enviaba, muy por encima de su tamaño al recorrer el origen; no se reemplazó y la próxima sincronización lo vuelve a enviar"),
     ("connection_lost", "the connection to the primary ended before this file arrived", "la conexión con el primario terminó antes de que llegara este archivo"),
 ];
 

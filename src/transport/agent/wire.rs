@@ -260,7 +260,13 @@ impl<'r, R: Read> WireSource<'r, R> {
                     Err(e) => return Err(self.fail(e)),
                 }
                 if data.len() > SMALL_LIMIT {
-                    return Err(self.fail(ProtocolError::Decode("a small file grew beyond the limit".into())));
+                    // The file grew far past its size at the walk: its parts
+                    // are read and dropped, and the next sync sends it whole.
+                    let grew = texts::format(self.lang, "file_grew", &[("limit", &(SMALL_LIMIT >> 20))]);
+                    match self.skip_file(std::io::Error::other(grew)) {
+                        Ok(_) => continue 'attempt,
+                        Err(e) => return Err(e),
+                    }
                 }
             }
         }
