@@ -47,6 +47,21 @@ pub fn chunk_bytes(data: &[u8]) -> Vec<Chunk> {
         .collect()
 }
 
+/// Reads `file` from its current position and yields its chunks with
+/// their bytes and hashes, cut where `chunk_bytes` would cut them. Nothing
+/// is mapped, so a file truncated meanwhile by another process only ends
+/// the stream early.
+pub fn stream_chunks(file: &File) -> impl Iterator<Item = std::io::Result<(Vec<u8>, Hash)>> + '_ {
+    fastcdc::v2020::StreamCDC::new(file, MIN_CHUNK, AVG_CHUNK, MAX_CHUNK).map(|chunk| match chunk {
+        Ok(chunk) => {
+            let hash = *blake3::hash(&chunk.data).as_bytes();
+            Ok((chunk.data, hash))
+        }
+        Err(fastcdc::v2020::Error::IoError(e)) => Err(e),
+        Err(e) => Err(std::io::Error::other(e.to_string())),
+    })
+}
+
 /// A file mapped into memory for chunking; empty files map to nothing.
 pub struct Mapped {
     map: Option<memmap2::Mmap>,
@@ -111,6 +126,18 @@ mod tests {
             offset += c.len as u64;
         }
         assert_eq!(offset, data.len() as u64);
+    }
+
+    #[test]
+    fn streamed_chunks_match_chunks_of_the_whole_file() {
+        let data = pseudo_random(3 << 20, 4);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data");
+        std::fs::write(&path, &data).unwrap();
+        let file = File::open(&path).unwrap();
+        let streamed: Vec<Hash> = stream_chunks(&file).map(|c| c.unwrap().1).collect();
+        let whole: Vec<Hash> = chunk_bytes(&data).iter().map(|c| c.hash).collect();
+        assert_eq!(streamed, whole);
     }
 
     #[test]

@@ -694,13 +694,10 @@ fn send_body<R: Read, W: Write>(
         Err(e) => return Ok(Err(e)),
     };
     let hash = match table {
-        Some(sigs) if !sigs.is_empty() => {
-            let mapped = match chunks::Mapped::open(&file) {
-                Ok(mapped) => mapped,
-                Err(e) => return Ok(Err(e)),
-            };
-            send_chunks(agent, mapped.bytes(), sigs, compress)?
-        }
+        Some(sigs) if !sigs.is_empty() => match send_chunks(agent, &file, sigs, compress)? {
+            Ok(hash) => hash,
+            Err(e) => return Ok(Err(e)),
+        },
         _ => match send_stream(agent, &file, compress)? {
             Ok(hash) => hash,
             Err(e) => return Ok(Err(e)),
@@ -748,34 +745,32 @@ fn send_stream<R: Read, W: Write>(
 }
 
 /// Sends a large file as references to the chunks the agent holds and
-/// literal bytes for the rest.
+/// literal bytes for the rest. The file is read, not mapped: a source file
+/// truncated by another process must not stop drkit with SIGBUS.
 fn send_chunks<R: Read, W: Write>(
     agent: &mut Agent<R, W>,
-    data: &[u8],
+    file: &std::fs::File,
     sigs: &[ChunkSig],
     compress: bool,
-) -> Result<Hash, ProtocolError> {
+) -> Result<Result<Hash, std::io::Error>, ProtocolError> {
     let mut known: HashMap<Hash, u32> = HashMap::with_capacity(sigs.len());
     for (index, sig) in sigs.iter().enumerate() {
         known.entry(sig.hash).or_insert(index as u32);
     }
-    let (chunks, hash) = rayon::join(
-        || chunks::chunk_bytes(data),
-        || {
-            let mut hasher = blake3::Hasher::new();
-            hasher.update_rayon(data);
-            *hasher.finalize().as_bytes()
-        },
-    );
+    let mut whole = blake3::Hasher::new();
     let mut reuse: Option<(u32, u32)> = None;
-    let mut literal: Option<(usize, usize)> = None;
-    for chunk in &chunks {
-        let start = chunk.offset as usize;
-        let end = start + chunk.len as usize;
-        match known.get(&chunk.hash) {
-            Some(&index) if sigs[index as usize].len == chunk.len => {
-                if let Some((s, e)) = literal.take() {
-                    send_data(agent, &data[s..e], compress)?;
+    let mut literal: Vec<u8> = Vec::new();
+    for chunk in chunks::stream_chunks(file) {
+        let (data, hash) = match chunk {
+            Ok(chunk) => chunk,
+            Err(e) => return Ok(Err(e)),
+        };
+        whole.update(&data);
+        match known.get(&hash) {
+            Some(&index) if sigs[index as usize].len as usize == data.len() => {
+                if !literal.is_empty() {
+                    send_data(agent, &literal, compress)?;
+                    literal.clear();
                 }
                 reuse = match reuse {
                     Some((first, count)) if first + count == index => Some((first, count + 1)),
@@ -790,24 +785,21 @@ fn send_chunks<R: Read, W: Write>(
                 if let Some((first, count)) = reuse.take() {
                     agent.writer.send(&Part::Reuse { first, count })?;
                 }
-                literal = match literal {
-                    Some((s, e)) if e == start && end - s <= DATA_FRAME => Some((s, end)),
-                    Some((s, e)) => {
-                        send_data(agent, &data[s..e], compress)?;
-                        Some((start, end))
-                    }
-                    None => Some((start, end)),
-                };
+                if !literal.is_empty() && literal.len() + data.len() > DATA_FRAME {
+                    send_data(agent, &literal, compress)?;
+                    literal.clear();
+                }
+                literal.extend_from_slice(&data);
             }
         }
     }
-    if let Some((s, e)) = literal {
-        send_data(agent, &data[s..e], compress)?;
+    if !literal.is_empty() {
+        send_data(agent, &literal, compress)?;
     }
     if let Some((first, count)) = reuse {
         agent.writer.send(&Part::Reuse { first, count })?;
     }
-    Ok(hash)
+    Ok(Ok(*whole.finalize().as_bytes()))
 }
 
 /// Re-hashes both sides of a set whose replica is on the peer: the agent
