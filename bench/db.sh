@@ -5,7 +5,7 @@
 #
 # Starts a throw-away MariaDB server (own datadir in a temporary folder,
 # socket there, port 13316 on 127.0.0.1), loads a WordPress-shaped
-# wp_posts table of ROWS rows (default 700,000 posts of 1-2 KB of text,
+# wp_posts table of ROWS rows (default 580,000 posts of 1-2 KB of text,
 # loaded with LOAD DATA from a generated TSV file), dumps it with drkit and
 # syncs the dump to the loopback peer once. Then, ROUNDS times (default 3),
 # it updates 1% of the rows at random ids (new post_modified, a few words
@@ -30,7 +30,7 @@ SSHDIR=${SSHDIR:-/tmp/anchors/ssh}
 OUTDIR=${BENCH_OUT:-/tmp/drkit-bench}
 RAW=${RAW_OUT:-$HERE/raw}
 DRKIT=${DRKIT:-$HERE/../target/release/drkit}
-ROWS=${ROWS:-700000}
+ROWS=${ROWS:-580000}
 ROUNDS=${ROUNDS:-3}
 OUT=$OUTDIR/db.jsonl
 REPLICA=$DATA/dst-rpo-db
@@ -51,8 +51,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
+MARIADB=(mariadb --no-defaults --default-character-set=utf8mb4 --socket="$WORK/mysqld.sock" -uroot)
 sql() {
-    mariadb --no-defaults --default-character-set=utf8mb4 --socket="$WORK/mysqld.sock" -uroot "$@"
+    "${MARIADB[@]}" "$@"
 }
 
 # Runs command "$2..." under /usr/bin/time and appends a record named $1
@@ -151,7 +152,7 @@ with open(path, "w") as out:
 PY
 
 echo "loading"
-EXTRA="{\"rows\": $ROWS}" timed "LOAD DATA wp_posts" sql -e "LOAD DATA INFILE '$WORK/wp_posts.tsv' INTO TABLE wordpress.wp_posts CHARACTER SET utf8mb4"
+EXTRA="{\"rows\": $ROWS}" timed "LOAD DATA wp_posts" "${MARIADB[@]}" -e "LOAD DATA INFILE '$WORK/wp_posts.tsv' INTO TABLE wordpress.wp_posts CHARACTER SET utf8mb4"
 rm -f "$WORK/wp_posts.tsv"
 sql -N -e "SELECT table_rows, data_length, index_length FROM information_schema.tables WHERE table_schema = 'wordpress'"
 
@@ -242,7 +243,7 @@ print("UPDATE wordpress.wp_posts SET post_modified = NOW(), post_modified_gmt = 
 print("  post_content = CONCAT(post_content, ' <p>Updated in round %d.</p>'), comment_count = comment_count + 1" % round_number)
 print("  WHERE ID IN (%s);" % ",".join(map(str, sorted(ids))))
 PY
-    EXTRA="{\"round\": $round, \"rows_changed\": $((ROWS / 100))}" timed "UPDATE 1% of wp_posts" sql < "$WORK/update.sql"
+    EXTRA="{\"round\": $round, \"rows_changed\": $((ROWS / 100))}" timed "UPDATE 1% of wp_posts" "${MARIADB[@]}" < "$WORK/update.sql"
     EXTRA="{\"round\": $round}" timed "drkit db dump, after 1% change" "$DRKIT" --config "$CONFIG" db dump wp
     echo "dump size: $(stat -c %s "$DUMP") bytes"
     EXTRA="{\"round\": $round, \"dump_bytes\": $(stat -c %s "$DUMP")}" drkit_sync "drkit sync, after 1% change"

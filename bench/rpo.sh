@@ -6,7 +6,7 @@
 #
 # For every configuration the replicator is started, its first sync is
 # awaited, and bench/rpo_lag.py writes one file of 300 bytes every 100 ms
-# for SECONDS seconds (default 60, so 600 files) into a probe folder inside
+# for SECONDS_ seconds (default 60, so 600 files) into a probe folder inside
 # the source while it polls the replica every 5 ms. A file's lag is the
 # first moment it is readable there with its full content minus the moment
 # its write was closed. Each configuration appends one JSON record to
@@ -18,16 +18,17 @@
 #
 # The probe folders and their replicas are removed afterwards and the
 # mtime of the probe's parent folder is put back, so the source tree ends
-# as it began. Every watcher is stopped by its PID.
+# as the script found it. Every watcher is stopped by its PID.
 #
 # Environment: DATA (default /tmp/anchors), SRC (default $DATA/src),
 # BENCH_OUT (default /tmp/drkit-bench), DRKIT (the drkit binary), SECONDS_
 # (length of each window, default 60), DEBOUNCES (default "0.2 0.02"),
 # TESTS (default "local ssh lsyncd"), KEEP_VERSIONS (default 7, drkit's
-# default), LSYNCD_DST (lsyncd's replica, default $DATA/dst-ssh), RAW_OUT
-# (where raw copies go, default bench/raw).
-# Needs: inotify-tools, jq, lsyncd, openssh-server, python3, and the
-# loopback sshd of ../shared/bench/sshd_loopback.sh.
+# default), RUN (a number stored in each record, default 1), LSYNCD_DST
+# (lsyncd's replica, default $DATA/dst-ssh), RAW_OUT (where raw copies go,
+# default bench/raw).
+# Needs: inotify-tools, jq, lsyncd, openssh-server, python3, sqlite3,
+# /usr/bin/time, and the loopback sshd of ../shared/bench/sshd_loopback.sh.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 SHARED=${SHARED_BENCH:-$HERE/../../shared/bench}
@@ -120,7 +121,7 @@ CONF
     echo "$config"
 }
 
-# Waits until file $1 on the replica holds the content of file $2, at most 300 s.
+# Waits until file $1 on the replica has the content of file $2, at most 300 s.
 await_copy() {
     for _ in $(seq 6000); do
         cmp -s "$1" "$2" && return 0
@@ -156,20 +157,21 @@ run_drkit_watch() {
         echo "[$label] measuring for $WINDOW s"
         $LAG --label "$label" "$SRC/$PROBE_REL" "$target/$PROBE_REL" || echo "[$label] some files did not arrive"
         stop_watcher
-        add_sync_stats "$db" "$last_id" "$test" "$debounce"
-        tail -1 "$OUT"
-        cp "$log" "$RAW/rpo-watch-$test-$debounce.log"
+        remove_probes
+        add_sync_stats "$label" "$db" "$last_id" "$test" "$debounce" && tail -1 "$OUT"
+        cp "$log" "$RAW/rpo-watch-$test-$debounce-keep$KEEP_VERSIONS-run${RUN:-1}.log"
     done
 }
 
-# Adds to the last record of $OUT the settings ($3 test, $4 debounce) and
-# the syncs that drkit recorded in database $1 after result id $2: their
-# number, their duration and the delay drkit itself measured (end of the
-# sync minus the newest change it carried).
+# Adds to the last record of $OUT, when it is the record of test $1, the
+# settings ($4 test, $5 debounce) and the syncs that drkit recorded in
+# database $2 after result id $3. These are their number, their duration
+# and the delay drkit itself measured (end of the sync minus the newest
+# change it carried).
 add_sync_stats() {
     python3 - "$OUT" "$@" "$KEEP_VERSIONS" <<'PY'
-import datetime, json, sqlite3, statistics, sys
-path, db, last_id, test, debounce, keep = sys.argv[1:]
+import datetime, json, os, sqlite3, statistics, sys
+path, label, db, last_id, test, debounce, keep = sys.argv[1:]
 rows = sqlite3.connect(db).execute(
     "SELECT data FROM results WHERE kind = 'sync' AND id > ?", (int(last_id),)).fetchall()
 summaries = [json.loads(data) for (data,) in rows]
@@ -180,7 +182,9 @@ delays = [(instant(s["reached_replica_at"]) - instant(s["newest_change_at"])).to
           for s in summaries if s.get("newest_change_at") and s.get("reached_replica_at")]
 lines = open(path).read().splitlines()
 record = json.loads(lines[-1])
-record.update({"tool": "drkit-watch", "replica": test, "debounce_s": float(debounce),
+if record["test"] != label:
+    sys.exit("rpo.sh: no record of %s in %s, so its sync statistics are not written" % (label, path))
+record.update({"tool": "drkit-watch", "run": int(os.environ.get("RUN", "1")), "replica": test, "debounce_s": float(debounce),
                "keep_versions": int(keep), "syncs": len(summaries),
                "sync_ms_median": statistics.median(durations) if durations else None,
                "sync_ms_max": max(durations) if durations else None,
@@ -195,15 +199,20 @@ run_lsyncd() {
     for mode in ssh ssh-cm; do
         label="lsyncd $mode, delay 0"
         echo "[$label] measuring for $WINDOW s"
+        local niced_before niced_after
+        niced_before=$(awk '/^cpu / {print $3}' /proc/stat)
         python3 "$SHARED/lsyncd_latency.py" --mode "$mode" --delay 0 --count $((${WINDOW%.*} * 10)) \
             --interval 0.1 --poll 0.005 --src "$SRC" --dst "$dst" --out "$WORK/lsyncd.jsonl"
-        tail -1 "$WORK/lsyncd.jsonl" | jq -c --arg name "$label" --arg mode "$mode" '{
+        niced_after=$(awk '/^cpu / {print $3}' /proc/stat)
+        tail -1 "$WORK/lsyncd.jsonl" | jq -c --arg name "$label" --arg mode "$mode" --arg run "${RUN:-1}" \
+            --argjson niced "$(((niced_after - niced_before) / $(getconf CLK_TCK)))" '{
             test: $name, tool: "lsyncd", replica: $mode, files: .count, arrived: .delivered,
             interval_s: .interval_s, poll_s: .poll_s, size_bytes: 256,
             write_span_s: .write_span_s, window_s: .measure_wall_s, machine_cpu_s: .machine_cpu_s,
             lag_ms_median: .lag_ms_median, lag_ms_p90: .lag_ms_p90, lag_ms_p99: .lag_ms_p99,
             lag_ms_max: .lag_ms_max, lag_ms_min: .lag_ms_min, lag_ms_mean: .lag_ms_mean,
-            syncs: .rsync_invocations, startup_s: .startup_s}' >> "$OUT"
+            syncs: .rsync_invocations, startup_s: .startup_s, run: ($run | tonumber),
+            niced_cpu_s_with_startup: $niced}' >> "$OUT"
         tail -1 "$OUT"
     done
 }

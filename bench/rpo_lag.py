@@ -26,12 +26,17 @@ import time
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def busy_cpu_seconds():
-    """Return the busy time of all CPUs from /proc/stat, in seconds."""
+def cpu_seconds():
+    """Return (busy, niced) time of all CPUs from /proc/stat, in seconds.
+
+    Niced time is part of busy time. It shows work of low-priority
+    processes, such as a compiler started by someone else, that competed
+    with the measured replicator.
+    """
     with open("/proc/stat") as f:
         fields = [int(x) for x in f.readline().split()[1:]]
     user, nice, system, _idle, _iowait, irq, softirq = fields[:7]
-    return (user + nice + system + irq + softirq) / CLOCK_TICKS
+    return (user + nice + system + irq + softirq) / CLOCK_TICKS, nice / CLOCK_TICKS
 
 
 def percentile(values, p):
@@ -101,7 +106,8 @@ def main():
             time.sleep(args.poll)
 
     poller = threading.Thread(target=poll_replica, daemon=True)
-    cpu_before = busy_cpu_seconds()
+    started_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    cpu_before = cpu_seconds()
     poller.start()
     start = time.monotonic()
     for i in range(count):
@@ -118,11 +124,12 @@ def main():
     stop.set()
     poller.join(timeout=5)
     end = time.monotonic()
-    cpu_after = busy_cpu_seconds()
+    cpu_after = cpu_seconds()
 
     lags_ms = [(a - c) * 1000 for c, a in zip(closed_at, arrived_at) if a is not None]
     record = {
         "test": args.label,
+        "started_at": started_at,
         "files": count,
         "arrived": len(lags_ms),
         "interval_s": args.interval,
@@ -130,7 +137,8 @@ def main():
         "size_bytes": args.size,
         "write_span_s": round(last_write - start, 2),
         "window_s": round(end - start, 2),
-        "machine_cpu_s": round(cpu_after - cpu_before, 2),
+        "machine_cpu_s": round(cpu_after[0] - cpu_before[0], 2),
+        "niced_cpu_s": round(cpu_after[1] - cpu_before[1], 2),
     }
     if lags_ms:
         record.update({
