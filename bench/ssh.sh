@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # drkit sync to a peer over SSH against `rsync -a` over the same sshd, on
-# the tree of ../shared/bench/gen_tree.py (50,000 files, 2.7 GB): initial
-# copy, no-change re-run, re-run after the 1% mutation, and a 4 KiB in-place
-# edit in the middle of the 450 MB SQL dump. Runs alternate between the
-# tools. Both use the same sshd on 127.0.0.1:2222 (../shared/bench/
+# the tree of ../shared/bench/gen_tree.py (50,000 files, 2.7 GB). It times
+# the initial copy, a no-change re-run, a re-run after the 1% mutation, and
+# a 4 KiB in-place edit in the middle of the 450 MB SQL dump. Runs
+# alternate between the tools. Both use the same sshd on 127.0.0.1:2222 (../shared/bench/
 # sshd_loopback.sh), the same cipher (aes128-gcm@openssh.com, which drkit
 # prefers) and the same key exchange (curve25519-sha256, which libssh2
 # picks). Per-run records go to $BENCH_OUT/ssh.jsonl (rsync's bytes come

@@ -1,7 +1,7 @@
-//! Sync and verify to a peer over SSH: a real OpenSSH sshd whose key may
-//! only start `drkit agent --root …`, on loopback and inside a pair of
-//! network namespaces; dropped connections, a killed agent and a full disk
-//! on the peer.
+//! Sync and verify to a peer over SSH, through a real OpenSSH sshd whose key
+//! may only start `drkit agent --root …`, on loopback and inside a pair of
+//! network namespaces. Also dropped connections, a killed agent and a full
+//! disk on the peer.
 
 mod common;
 
@@ -195,7 +195,7 @@ fn sync_and_verify_between_network_namespaces() {
 }
 
 #[test]
-fn unknown_host_key_stops_the_sync_before_anything_is_sent() {
+fn unknown_host_key_stops_sync() {
     let remote = RemoteSite::new("");
     write(remote.source().join("a.txt"), "a");
     std::fs::write(&remote.server.known_hosts, "").unwrap();
@@ -228,8 +228,8 @@ fn changed_host_key_stops_the_sync() {
     assert!(!remote.replica().exists());
 }
 
-/// Every file under a final name on the replica holds exactly what the
-/// source holds (or held before): never a torn copy.
+/// Asserts that every file under a final name on the replica has the
+/// source's current or old content, never a torn copy.
 fn assert_no_torn_file(src: &Path, replica: &Path, old: &[(PathBuf, Vec<u8>)]) {
     for path in list_paths(replica) {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
@@ -288,7 +288,7 @@ fn dropped_connection_resumes_without_sending_finished_work_again() {
 }
 
 #[test]
-fn killed_agent_fails_the_run_and_the_next_run_completes() {
+fn killed_agent_then_rerun() {
     let remote = RemoteSite::new("bwlimit = \"4M\"\n");
     // A short operation timeout: the write that was waiting for the dead
     // agent gives up after it.
@@ -366,8 +366,8 @@ impl Drop for SmallDisk {
 }
 
 #[test]
-fn full_peer_disk_is_a_clear_error_and_loses_nothing() {
-    require_root("full_peer_disk_is_a_clear_error_and_loses_nothing");
+fn full_peer_disk_loses_nothing() {
+    require_root("full_peer_disk_loses_nothing");
     let remote = RemoteSite::new("");
     let _disk = SmallDisk::mount(&remote.peer_root, "6m");
     let src = remote.source();
@@ -404,7 +404,7 @@ fn full_peer_disk_is_a_clear_error_and_loses_nothing() {
     assert_same_tree(&src, &remote.replica());
 }
 
-/// Polls `done` every 50 ms until it holds or `limit` passes.
+/// Polls `done` every 50 ms until it returns true or `limit` passes.
 fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline {

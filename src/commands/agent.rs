@@ -41,7 +41,7 @@ pub fn execute(global: &GlobalArgs, args: &AgentArgs) -> Exit {
     match serve(&options, std::fs::File::from(input), std::fs::File::from(output)) {
         Ok(()) => Exit::Ok,
         Err(AgentError::Refused(message)) => {
-            tracing::error!(%message, "agent refused the session");
+            tracing::error!(%message, "agent rejected the session");
             Exit::Failed
         }
         Err(AgentError::Protocol(e)) => {

@@ -16,7 +16,7 @@ pub struct Peers {
 }
 
 impl Peers {
-    /// The link to `node`, opened on first use.
+    /// Returns the link to `node`, opened on first use.
     pub fn link(&mut self, node: &Node, lang: Lang) -> Result<&mut PeerLink, String> {
         let slot = self.links.entry(node.name.clone()).or_insert_with(|| {
             tracing::info!(node = %node.name, "connecting to the peer");
@@ -40,7 +40,7 @@ impl Peers {
     }
 }
 
-/// How a set's data travels to its peer.
+/// Builds the transfer settings of a set's sync to its peer.
 pub fn wire(set: &SyncSet, link: &PeerLink, lang: Lang) -> Wire {
     Wire {
         peer: link.endpoint.clone(),

@@ -37,8 +37,8 @@ pub struct Applied {
     pub errors: Vec<(String, String)>,
 }
 
-/// Where the content of copied files, the targets of new symlinks and the
-/// metadata of the source root come from: the local source folder, or the
+/// A source of the content of copied files, the targets of new symlinks and
+/// the metadata of the source root: the local source folder, or the
 /// primary on the other end of an agent connection.
 pub trait ContentSource {
     /// Most files and bytes written between two flushes.
@@ -50,7 +50,7 @@ pub trait ContentSource {
     /// under `replica`, in order, with the source's owner, mode and mtime.
     fn fetch(&mut self, items: &[CopyItem], replica: &Path) -> Vec<Result<local::TempCopy, FileError>>;
 
-    /// The target of the source symlink at `key`.
+    /// Returns the target of the source symlink at `key`.
     fn link_target(&mut self, key: &[u8]) -> std::io::Result<PathBuf>;
 
     /// Owner, mode and mtime of the source root, when it can be read.
@@ -237,15 +237,20 @@ fn copy_files(
             std::thread::ScopedJoinHandle<'s, std::io::Result<()>>,
         );
         let mut flushing: Option<Flushing> = None;
-        for range in batches {
-            let results = roots.source.fetch(&copies[range.clone()], replica);
+        // One more round after the last batch renames it.
+        for range in batches.into_iter().map(Some).chain([None]) {
+            let fetched = range.map(|range| {
+                let results = roots.source.fetch(&copies[range.clone()], replica);
+                (range, results)
+            });
             if let Some((done, results, flush)) = flushing.take() {
                 let flushed = flush.join().expect("the flush thread does not panic");
+                let batch = &copies[done];
                 rename_batch(
                     store,
                     set,
                     roots,
-                    &copies[done],
+                    batch,
                     results,
                     flushed,
                     applied,
@@ -253,22 +258,10 @@ fn copy_files(
                     &mut copied,
                 )?;
             }
-            let flush = scope.spawn(move || local::sync_filesystem(replica));
-            flushing = Some((range, results, flush));
-        }
-        if let Some((done, results, flush)) = flushing.take() {
-            let flushed = flush.join().expect("the flush thread does not panic");
-            rename_batch(
-                store,
-                set,
-                roots,
-                &copies[done],
-                results,
-                flushed,
-                applied,
-                touched,
-                &mut copied,
-            )?;
+            if let Some((range, results)) = fetched {
+                let flush = scope.spawn(move || local::sync_filesystem(replica));
+                flushing = Some((range, results, flush));
+            }
         }
         Ok(copied)
     })

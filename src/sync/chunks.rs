@@ -75,9 +75,9 @@ impl Mapped {
             return Ok(Mapped { map: None });
         }
         // SAFETY: the map is only read. A file truncated by another process
-        // while mapped makes reads past its end fault (SIGBUS); drkit maps
-        // only replica files, which it replaces by rename and never
-        // truncates, and source files whose stat it checks before and after.
+        // while mapped makes reads past its end fault (SIGBUS). drkit maps
+        // only replica files, which it replaces by rename and never truncates.
+        // Source files are read with `stream_chunks` instead.
         let map = unsafe { memmap2::MmapOptions::new().populate().map(file)? };
         Ok(Mapped { map: Some(map) })
     }
@@ -141,7 +141,7 @@ mod tests {
     }
 
     #[test]
-    fn an_insertion_changes_only_nearby_chunks() {
+    fn insertion_changes_nearby_chunks_only() {
         let old = pseudo_random(4 << 20, 2);
         let mut new = old.clone();
         let insert = pseudo_random(1000, 3);

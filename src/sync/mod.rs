@@ -237,7 +237,7 @@ pub fn sync_set(store: &mut Store, set: &SyncSet, options: &SyncOptions) -> Resu
     Ok(summary)
 }
 
-/// The summary of a sync about to apply `plan`, before anything is applied.
+/// Builds the summary of a sync about to apply `plan`, before anything is applied.
 fn new_summary(set: &SyncSet, plan: &Plan, started_at: String) -> SyncSummary {
     SyncSummary {
         set: set.name.clone(),

@@ -3,9 +3,10 @@
 //! The primary plans exactly as for a local replica: its own walk and cache
 //! on one side, the agent's listing (with the hashes the agent's cache
 //! vouches for) on the other. The agent hashes its files for the compares,
-//! keeps the version, and applies the plan with the local apply code; the
-//! primary sends file contents, as chunks the agent does not have yet for
-//! large files whose older copy (or an interrupted partial copy) is there.
+//! keeps the version, and applies the plan with the local apply code. The
+//! primary sends the file contents. A large file whose older copy (or an
+//! interrupted partial copy) is on the peer travels as the chunks the agent
+//! does not have yet.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
@@ -46,7 +47,7 @@ const TEXTS: &[crate::i18n::Row] = &[
     ("version", "keeping a version", "al guardar una versión"),
     ("send", "sending file contents", "al enviar el contenido de los archivos"),
     ("verify", "verifying the replica", "al verificar la réplica"),
-    ("timed_out", "{error} (no answer within the node's timeout; check that the peer is up and raise `timeout` under [nodes.NAME] for slow links)", "{error} (sin respuesta dentro del plazo del nodo; compruebe que el par funciona y aumente `timeout` en [nodes.NOMBRE] para enlaces lentos)"),
+    ("timed_out", "{error} (no response within the node's timeout; check that the peer is up and raise `timeout` under [nodes.NAME] for slow links)", "{error} (sin respuesta dentro del plazo del nodo; compruebe que el par funciona y aumente `timeout` en [nodes.NOMBRE] para enlaces lentos)"),
 ];
 
 impl Wire {
@@ -152,16 +153,7 @@ pub fn sync_remote<R: Read, W: Write>(
     let source_walk =
         std::thread::spawn(move || walk::walk(&source_root, &excludes, walk::Detail::Stat).collect::<Vec<WalkItem>>());
     let mut source_cache = ManifestReader::open(store.path(), &set.name, Side::Source);
-    let versions_kept = match agent.ask(&Request::Open {
-        set: set.name.clone(),
-        target: set.target.clone(),
-        versions_dir: set.versions_dir.clone(),
-        excludes: set.exclude.clone(),
-    }) {
-        Ok(Reply::Opened { versions }) => versions,
-        Ok(other) => return Err(peer_error("open")(unexpected(&other))),
-        Err(e) => return Err(peer_error("open")(e)),
-    };
+    let versions_kept = open_replica(agent, set).map_err(peer_error("open"))?;
     tracing::debug!(set = %set.name, elapsed_ms = clock.elapsed().as_millis() as u64, "replica opened");
     let mut listing = list_replica(agent).map_err(peer_error("list"))?;
     tracing::debug!(set = %set.name, elapsed_ms = clock.elapsed().as_millis() as u64, entries = listing.items.len(), "replica listed");
@@ -254,6 +246,21 @@ pub fn sync_remote<R: Read, W: Write>(
     summary.finished_at = crate::store::now_text();
     summary.set_change_times(newest_change);
     Ok(summary)
+}
+
+/// Opens the set's replica on the agent and returns how many versions of
+/// it are kept.
+fn open_replica<R: Read, W: Write>(agent: &mut Agent<R, W>, set: &SyncSet) -> Result<u32, AgentFailure> {
+    let request = Request::Open {
+        set: set.name.clone(),
+        target: set.target.clone(),
+        versions_dir: set.versions_dir.clone(),
+        excludes: set.exclude.clone(),
+    };
+    match agent.ask(&request)? {
+        Reply::Opened { versions } => Ok(versions),
+        other => Err(unexpected(&other)),
+    }
 }
 
 /// Replica files below this size are never chunked for reuse.
@@ -556,7 +563,7 @@ fn apply_remote<R: Read, W: Write>(
 }
 
 /// Keys of the large files that may be sent and whose older or partial
-/// copy is on the peer: the agent reports the chunks it holds of them.
+/// copy is on the peer. The agent reports which of their chunks it has.
 fn chunk_keys(plan: &Plan, listing: &Listing) -> Vec<Key> {
     let on_peer = |key: &[u8]| listing.large_files.contains(key) || listing.partials.contains(&partial_relative(key));
     plan.copies
@@ -568,7 +575,7 @@ fn chunk_keys(plan: &Plan, listing: &Listing) -> Vec<Key> {
         .collect()
 }
 
-/// The path, relative to the replica, of the partial file of `key`.
+/// Returns the path, relative to the replica, of the partial file of `key`.
 fn partial_relative(key: &[u8]) -> PathBuf {
     crate::transport::agent::partial_path(std::path::Path::new(""), key)
 }
@@ -602,7 +609,7 @@ fn remote_plan(set: &SyncSet, plan: Plan, copies: &[CopyItem]) -> RemotePlan {
     }
 }
 
-/// The source folders whose metadata the agent may restore: the parents
+/// Returns the source folders whose metadata the agent may restore: the parents
 /// of every entry the plan changes, and the folders whose own metadata
 /// changes.
 fn needed_dirs(plan: &Plan, copies: &[CopyItem]) -> Vec<Entry> {
@@ -824,16 +831,7 @@ pub fn verify_remote<R: Read, W: Write>(
         set: set.name.clone(),
         message: format!("invalid exclude pattern: {e}"),
     })?;
-    match agent.ask(&Request::Open {
-        set: set.name.clone(),
-        target: set.target.clone(),
-        versions_dir: set.versions_dir.clone(),
-        excludes: set.exclude.clone(),
-    }) {
-        Ok(Reply::Opened { .. }) => {}
-        Ok(other) => return Err(peer_error("open")(unexpected(&other))),
-        Err(e) => return Err(peer_error("open")(e)),
-    }
+    open_replica(agent, set).map_err(peer_error("open"))?;
     let (source, replica) = std::thread::scope(|scope| {
         let source = scope.spawn(|| hash_source(&set.source, &excludes));
         let replica = collect_verified(agent);

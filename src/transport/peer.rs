@@ -98,14 +98,14 @@ impl PeerLink {
     }
 
     /// Drops a broken link, waiting at most a second on the peer, and logs
-    /// what the agent wrote on its stderr, which tells why it stopped.
+    /// the agent's stderr, which shows why it stopped.
     pub fn abandon(self) {
         self._session.set_timeout(std::time::Duration::from_secs(1));
-        let mut said = String::new();
-        let _ = self.channel.stderr().take(4096).read_to_string(&mut said);
-        let said = said.trim();
-        if !said.is_empty() {
-            tracing::warn!(peer = %self.endpoint, stderr = said, "the agent stopped");
+        let mut stderr = String::new();
+        let _ = self.channel.stderr().take(4096).read_to_string(&mut stderr);
+        let stderr = stderr.trim();
+        if !stderr.is_empty() {
+            tracing::warn!(peer = %self.endpoint, stderr, "the agent stopped");
         }
     }
 }

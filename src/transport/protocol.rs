@@ -1,11 +1,11 @@
 //! The protocol between drkit on the primary and `drkit agent` on a peer.
 //!
 //! Every message is one frame: a 4-byte little-endian length, then the
-//! message encoded with bincode. The primary speaks first (`Hello` with its
-//! protocol version); the agent answers with its own version or an error
-//! naming both. After that the primary sends one request at a time and
-//! reads the replies it asks for; file contents travel as `Part` messages
-//! after an `Apply` request, with no reply until the whole plan is applied.
+//! message encoded with bincode. The primary sends `Hello` with its
+//! protocol version first, and the agent replies with its own version or an
+//! error naming both. After that the primary sends one request at a time
+//! and reads its replies. File contents travel as `Part` messages after an
+//! `Apply` request, with no reply until the whole plan is applied.
 //! Only the primary ever sends file contents, so a peer cannot read the
 //! primary's files.
 
@@ -47,23 +47,23 @@ pub enum Request {
         versions_dir: PathBuf,
         excludes: Vec<String>,
     },
-    /// Walks the replica; answered by `Listing` frames and one `ListingEnd`.
+    /// Walks the replica. The agent replies with `Listing` frames and one `ListingEnd`.
     List,
     /// Keeps a version of the replica (when `snapshot`), hashes the
     /// replica files at `hash`, and reads the chunk tables of the replica
     /// files (and of partial files left by an interrupted transfer) at
-    /// `chunks`, all at once; answered by `Prepared`.
+    /// `chunks`, all at once. The agent replies with `Prepared`.
     Prepare {
         snapshot: bool,
         hash: Vec<Key>,
         chunks: Vec<Key>,
     },
-    /// Applies a plan. Answered by `Accepted` (or `Error` when a key is
-    /// refused); then the file contents follow as `Part` frames, in the
-    /// order of `plan.copies`, and the agent answers `Applied`.
+    /// Applies a plan. The agent replies `Accepted`, or `Error` when it
+    /// rejects a key. The file contents then follow as `Part` frames in the
+    /// order of `plan.copies`, and the agent replies `Applied` at the end.
     Apply(Box<RemotePlan>),
-    /// Hashes every file of the replica; answered by `Verified` frames and
-    /// one `VerifiedEnd`.
+    /// Hashes every file of the replica. The agent replies with `Verified`
+    /// frames and one `VerifiedEnd`.
     Verify,
     /// Ends the session.
     Bye,
@@ -174,7 +174,7 @@ pub enum Part {
 /// Index of `Part::Data` among the variants of `Part`, as bincode writes it.
 const PART_DATA_VARIANT: u32 = 1;
 
-/// What an applied plan did on the peer.
+/// The outcome of an applied plan on the peer.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct AppliedReport {
     pub files_changed: u64,
@@ -248,7 +248,7 @@ impl<W: Write> FrameWriter<W> {
     }
 
     /// Sends `Part::Data(data)` without copying `data` into a message
-    /// first: the frame holds bincode's encoding of that variant (its index
+    /// first. The frame contains bincode's encoding of that variant (its index
     /// as a u32, then the length as a u64, then the bytes).
     pub fn send_data(&mut self, data: &[u8]) -> Result<(), ProtocolError> {
         let len = 4 + 8 + data.len();

@@ -2,12 +2,12 @@
 //!
 //! Folders named by the primary must be absolute, free of `..`, inside the
 //! root, and reached without passing through a symlink. Keys must be plain
-//! relative names (no empty, `.` or `..` component, no `/`), and no key may
-//! be reached through a symlink or a file on the replica unless the same
-//! plan deletes that entry and creates a folder in its place. Entries whose
-//! metadata the plan changes, and files the primary asks to read, must be
-//! what the plan says they are, so a symlink on the replica never leads a
-//! change or a read outside the root.
+//! relative names (no empty, `.` or `..` component, no `/`). No key may be
+//! reached through a symlink or a file on the replica, unless the same plan
+//! deletes that entry and creates a folder in its place. Entries whose
+//! metadata the plan changes, and files the primary requests to read, must
+//! be what the plan says they are, so a symlink on the replica never leads
+//! a change or a read outside the root.
 
 use std::collections::HashSet;
 use std::path::{Component, Path, PathBuf};

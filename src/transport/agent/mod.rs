@@ -57,7 +57,7 @@ struct OpenSet {
     /// Name of the replica's rows in the agent's manifest cache.
     cache_name: String,
     _lock: nix::fcntl::Flock<std::fs::File>,
-    /// Chunk tables sent in answer to `Prepare` requests, by key; the next apply takes them.
+    /// Chunk tables returned by `Prepare` requests, by key. The next apply takes them.
     chunks: HashMap<Box<[u8]>, wire::ChunkTable>,
 }
 
@@ -146,6 +146,17 @@ impl Session {
         args: &[(&str, &dyn std::fmt::Display)],
     ) -> Result<(), ProtocolError> {
         writer.send(&Reply::Error(texts::format(self.lang, key, args)))
+    }
+
+    /// Writes changes to the open replica's cache rows. A failure only costs
+    /// hashing again next time, so it is logged and the request goes on.
+    fn update_cache(&mut self, changes: &ManifestWriter) {
+        let (Some(open), Some(store)) = (&self.open, self.store.as_mut()) else {
+            return;
+        };
+        if let Err(e) = store.manifest_apply(&open.cache_name, changes) {
+            tracing::warn!(error = %e, target = %open.target.display(), "failed to update the agent's cache");
+        }
     }
 
     fn store(&mut self) -> Result<&mut Store, String> {
@@ -282,15 +293,10 @@ impl Session {
         if !batch.is_empty() {
             writer.send(&Reply::Listing(batch))?;
         }
-        let cache_name = open.cache_name.clone();
-        if let Some(store) = self.store.as_mut() {
-            if let Err(e) = store.manifest_apply(&cache_name, &gone) {
-                tracing::warn!(error = %e, "cannot drop stale cache rows");
-            }
-        }
         let root = std::fs::symlink_metadata(&open.target)
             .ok()
             .map(|meta| Entry::from_metadata(Box::default(), &meta));
+        self.update_cache(&gone);
         writer.send(&Reply::ListingEnd {
             stale_temps,
             errors,
@@ -362,12 +368,7 @@ impl Session {
             sigs.push((key.clone(), table.sigs()));
             open.chunks.insert(key.into_vec().into_boxed_slice(), table);
         }
-        let name = open.cache_name.clone();
-        if let Some(store) = self.store.as_mut() {
-            if let Err(e) = store.manifest_apply(&name, &cache) {
-                tracing::warn!(error = %e, "cannot cache replica hashes");
-            }
-        }
+        self.update_cache(&cache);
         writer.send(&Reply::Prepared {
             version,
             hashes,
@@ -476,12 +477,7 @@ impl Session {
             }
         }
         flush(&mut pending, writer, &mut cache, &mut errors)?;
-        let name = open.cache_name.clone();
-        if let Some(store) = self.store.as_mut() {
-            if let Err(e) = store.manifest_apply(&name, &cache) {
-                tracing::warn!(error = %e, "cannot cache replica hashes");
-            }
-        }
+        self.update_cache(&cache);
         writer.send(&Reply::VerifiedEnd { errors })
     }
 }
@@ -657,7 +653,7 @@ mod tests {
     }
 
     #[test]
-    fn a_root_that_is_a_symlink_is_refused() {
+    fn symlinked_root_rejected() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("real")).unwrap();
         std::os::unix::fs::symlink(dir.path().join("real"), dir.path().join("alias")).unwrap();
@@ -685,7 +681,7 @@ mod tests {
     }
 
     #[test]
-    fn keys_that_escape_are_refused_and_nothing_is_written() {
+    fn escaping_keys_rejected() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("root");
         let target = root.join("www");

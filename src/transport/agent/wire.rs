@@ -99,11 +99,7 @@ impl<'r, R: Read> WireSource<'r, R> {
         let table = self.tables.remove(&item.key).unwrap_or_default();
         let large = item.size >= DELTA_MIN || !table.chunks.is_empty();
         for _ in 0..=READ_ATTEMPTS {
-            match self.reader.receive::<Part>() {
-                Ok(Part::Start { key }) if *key == *item.key => {}
-                Ok(_) => return Err(self.fail(ProtocolError::Decode("expected the start of the next file".into()))),
-                Err(e) => return Err(self.fail(e)),
-            }
+            self.expect_start(item)?;
             let temp = if large {
                 let path = partial_path(replica, &item.key);
                 // The old partial stays mapped in `table` after this.
@@ -129,7 +125,7 @@ impl<'r, R: Read> WireSource<'r, R> {
     }
 
     /// Reads one attempt of a file into `temp`: the copy, None when the
-    /// primary asks to start over, or the failure.
+    /// primary requests a new attempt, or the failure.
     fn receive_body(&mut self, temp: &Path, table: &ChunkTable) -> Result<Option<TempCopy>, FileError> {
         let mut file = match OpenOptions::new().write(true).create_new(true).mode(0o600).open(temp) {
             Ok(file) => Some(file),
@@ -222,11 +218,7 @@ impl<'r, R: Read> WireSource<'r, R> {
     /// Gathers one small file in memory, for a writer thread.
     fn receive_small(&mut self, item: &CopyItem, replica: &Path) -> Result<SmallFile, FileError> {
         'attempt: for _ in 0..=READ_ATTEMPTS {
-            match self.reader.receive::<Part>() {
-                Ok(Part::Start { key }) if *key == *item.key => {}
-                Ok(_) => return Err(self.fail(ProtocolError::Decode("expected the start of the next file".into()))),
-                Err(e) => return Err(self.fail(e)),
-            }
+            self.expect_start(item)?;
             let mut data: Vec<u8> = Vec::new();
             loop {
                 match self.reader.receive::<Part>() {
@@ -271,6 +263,15 @@ impl<'r, R: Read> WireSource<'r, R> {
             }
         }
         Err(self.fail(ProtocolError::Decode("a file was sent again too many times".into())))
+    }
+
+    /// Reads the `Start` of `item`; anything else means the stream is out of step.
+    fn expect_start(&mut self, item: &CopyItem) -> Result<(), FileError> {
+        match self.reader.receive::<Part>() {
+            Ok(Part::Start { key }) if *key == *item.key => Ok(()),
+            Ok(_) => Err(self.fail(ProtocolError::Decode("expected the start of the next file".into()))),
+            Err(e) => Err(self.fail(e)),
+        }
     }
 
     fn fail(&mut self, error: ProtocolError) -> FileError {
