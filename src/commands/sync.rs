@@ -41,12 +41,16 @@ pub fn execute(ctx: &mut Context, args: &SyncArgs) -> Exit {
             }
         },
     };
-    let options = SyncOptions { max_delete };
+    let options = SyncOptions {
+        max_delete,
+        ..SyncOptions::default()
+    };
     let run = super::own_run(ctx, "sync");
     let mut exit = Exit::Ok;
     let mut peers = super::peers::Peers::default();
+    let output = if args.json { Output::Json } else { Output::Text };
     for set in &sets {
-        exit = exit.worst(sync_one(ctx, set, &options, args.json, run, &mut peers));
+        exit = exit.worst(sync_one(ctx, set, &options, output, run, &mut peers));
     }
     peers.close();
     super::finish_own_run(ctx, run, exit);
@@ -77,26 +81,88 @@ fn sync_set(
     result
 }
 
+/// Where the outcome of one sync goes besides the state database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// A summary in the user's language on stdout.
+    Text,
+    /// One JSON object on stdout.
+    Json,
+    /// The log only, for the many small syncs of a follower.
+    Log,
+}
+
+/// What one batch of a follower carries.
+#[derive(Debug, Clone)]
+pub enum Batch {
+    /// Paths that changed under the set's source: absolute, or relative to
+    /// the source. A folder stands for everything below it.
+    Paths(Vec<std::path::PathBuf>),
+    /// The whole set, as `drkit sync SET` does.
+    All,
+}
+
+/// Syncs one set batch after batch in one process, keeping the SSH session
+/// to its peer open between batches. Each batch is a sync of its own: it
+/// takes the set's lock, keeps a version, and is recorded and audited like
+/// `drkit sync`.
+pub struct Follower {
+    set: SyncSet,
+    peers: super::peers::Peers,
+}
+
+impl Follower {
+    pub fn new(set: SyncSet) -> Follower {
+        Follower {
+            set,
+            peers: super::peers::Peers::default(),
+        }
+    }
+
+    /// Syncs one batch and records it; returns the exit code `drkit sync`
+    /// would have given.
+    pub fn sync(&mut self, ctx: &mut Context, batch: Batch, output: Output) -> Exit {
+        let options = SyncOptions {
+            scope: match batch {
+                Batch::All => crate::sync::Scope::All,
+                Batch::Paths(paths) => crate::sync::Scope::Paths(paths),
+            },
+            ..SyncOptions::default()
+        };
+        let run = super::own_run(ctx, "sync");
+        let exit = sync_one(ctx, &self.set, &options, output, run, &mut self.peers);
+        super::finish_own_run(ctx, run, exit);
+        exit
+    }
+
+    /// Closes the SSH session, if one is open.
+    pub fn close(self) {
+        self.peers.close();
+    }
+}
+
 fn sync_one(
     ctx: &mut Context,
     set: &SyncSet,
     options: &SyncOptions,
-    json: bool,
+    output: Output,
     run: Option<i64>,
     peers: &mut super::peers::Peers,
 ) -> Exit {
-    tracing::info!(set = %set.name, "sync started");
+    tracing::debug!(set = %set.name, "sync started");
     match sync_set(ctx, set, options, peers) {
         Ok(summary) => {
             let status = if summary.is_ok() { "ok" } else { "failed" };
             let data = serde_json::to_value(&summary).unwrap_or_default();
             super::record(ctx, run, "sync", &set.name, status, &data);
-            tracing::info!(set = %set.name, files_changed = summary.files_changed, duration_ms = summary.duration_ms, status, "sync finished");
-            if json {
-                println!("{data}");
-                print_warnings(ctx.lang, &summary);
-            } else {
-                print_summary(ctx.lang, &summary);
+            tracing::info!(set = %set.name, files_changed = summary.files_changed, files_deleted = summary.files_deleted, duration_ms = summary.duration_ms, status, "sync finished");
+            match output {
+                Output::Json => {
+                    println!("{data}");
+                    print_warnings(ctx.lang, &summary);
+                }
+                Output::Text => print_summary(ctx.lang, &summary),
+                Output::Log => print_warnings(ctx.lang, &summary),
             }
             if summary.is_ok() {
                 Exit::Ok
@@ -109,7 +175,7 @@ fn sync_one(
             tracing::info!(set = %set.name, error = %e, outcome = "failed", "sync stopped");
             let data = serde_json::json!({ "set": set.name, "error": message });
             super::record(ctx, run, "sync", &set.name, "failed", &data);
-            if json {
+            if output == Output::Json {
                 println!("{data}");
             }
             texts::error(ctx.lang, &message);

@@ -35,6 +35,19 @@ pub use verify::{verify_set, VerifyReport};
 pub struct SyncOptions {
     /// Replaces the set's `max_delete` for this run (`--max-delete`).
     pub max_delete: Option<MaxDelete>,
+    /// What the sync looks at: the whole set, or the paths a watcher saw change.
+    pub scope: Scope,
+}
+
+/// The part of a set one sync compares and carries.
+#[derive(Debug, Clone, Default)]
+pub enum Scope {
+    /// Every entry of the set.
+    #[default]
+    All,
+    /// These paths (absolute under the source, or relative to it) and, for
+    /// folders, everything below them.
+    Paths(Vec<PathBuf>),
 }
 
 /// A failure that stops a set's sync before the replica is changed (or,
