@@ -20,6 +20,7 @@ const HELP: &[(&str, &str, &str)] = &[
     ("sync", "sets", "Conjuntos a sincronizar, por nombre [por defecto: todos]"),
     ("sync", "json", "Imprime un resumen JSON por conjunto en stdout en lugar de texto"),
     ("sync", "max_delete", "Permite este número de borrados en esta ejecución: un porcentaje como \"25%\" o un número de archivos"),
+    ("sync", "paths", "Sincroniza solo esta ruta del origen (absoluta o relativa al origen) y, si es una carpeta, todo lo que contiene; se puede repetir"),
     ("verify", "", "Vuelve a calcular el hash del origen y la réplica de los conjuntos nombrados y lista cada diferencia"),
     ("verify", "sets", "Conjuntos a verificar, por nombre [por defecto: todos]"),
     ("verify", "json", "Imprime un informe JSON por conjunto en stdout en lugar de texto"),

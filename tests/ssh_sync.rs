@@ -447,3 +447,18 @@ fn deletion_guard_holds_over_ssh() {
         .expect_code(0);
     assert_same_tree(&remote.source(), &remote.replica());
 }
+
+#[test]
+fn batch_sync_over_ssh_carries_only_the_named_paths() {
+    let remote = RemoteSite::new("");
+    let sync = |extra: &[&str]| {
+        let mut args = vec!["sync", "--json", "remote"];
+        args.extend_from_slice(extra);
+        let out = remote.site.drkit(&args);
+        out.expect_code(0);
+        out.json()
+    };
+    check_batch_sync(&remote.source(), &remote.replica(), &sync);
+    let out = remote.site.drkit(&["verify", "remote"]);
+    out.expect_code(0);
+}

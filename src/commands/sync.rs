@@ -21,6 +21,9 @@ pub struct SyncArgs {
     /// Allow this many deletions for this run: a percentage such as "25%" or a file count
     #[arg(long, value_name = "LIMIT")]
     pub max_delete: Option<String>,
+    /// Sync only this path of the source (absolute, or relative to the source) and, for a folder, everything in it; repeatable
+    #[arg(long = "path", value_name = "PATH")]
+    pub paths: Vec<std::path::PathBuf>,
 }
 
 /// Syncs the chosen sets one after the other; a failed set does not stop the others.
@@ -43,7 +46,11 @@ pub fn execute(ctx: &mut Context, args: &SyncArgs) -> Exit {
     };
     let options = SyncOptions {
         max_delete,
-        ..SyncOptions::default()
+        scope: if args.paths.is_empty() {
+            crate::sync::Scope::All
+        } else {
+            crate::sync::Scope::Paths(args.paths.clone())
+        },
     };
     let run = super::own_run(ctx, "sync");
     let mut exit = Exit::Ok;

@@ -23,6 +23,7 @@ pub fn execute(ctx: &mut Context, job: &Job) -> Exit {
                 sets: sets.clone(),
                 json: false,
                 max_delete: None,
+                paths: Vec::new(),
             };
             commands::sync::execute(ctx, &args)
         }

@@ -116,19 +116,7 @@ fn stream_rows(
     let mut rows = stmt.query(params![set, side as i64])?;
     let mut batch = Vec::with_capacity(BATCH);
     while let Some(row) = rows.next()? {
-        let hash: Option<Vec<u8>> = row.get(9)?;
-        batch.push(ManifestRow {
-            key: row.get(0)?,
-            kind: row.get::<_, i64>(1)? as u8,
-            size: row.get::<_, i64>(2)? as u64,
-            mtime_ns: row.get(3)?,
-            ctime_ns: row.get(4)?,
-            ino: row.get::<_, i64>(5)? as u64,
-            mode: row.get::<_, i64>(6)? as u32,
-            uid: row.get::<_, i64>(7)? as u32,
-            gid: row.get::<_, i64>(8)? as u32,
-            hash: hash.and_then(|h| h.try_into().ok()),
-        });
+        batch.push(row_of(row)?);
         if batch.len() == BATCH
             && tx
                 .send(Ok(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))))
@@ -143,6 +131,24 @@ fn stream_rows(
     Ok(())
 }
 
+/// Reads one manifest row from the columns `key, kind, size, mtime_ns,
+/// ctime_ns, ino, mode, uid, gid, hash`.
+fn row_of(row: &rusqlite::Row) -> rusqlite::Result<ManifestRow> {
+    let hash: Option<Vec<u8>> = row.get(9)?;
+    Ok(ManifestRow {
+        key: row.get(0)?,
+        kind: row.get::<_, i64>(1)? as u8,
+        size: row.get::<_, i64>(2)? as u64,
+        mtime_ns: row.get(3)?,
+        ctime_ns: row.get(4)?,
+        ino: row.get::<_, i64>(5)? as u64,
+        mode: row.get::<_, i64>(6)? as u32,
+        uid: row.get::<_, i64>(7)? as u32,
+        gid: row.get::<_, i64>(8)? as u32,
+        hash: hash.and_then(|h| h.try_into().ok()),
+    })
+}
+
 /// Changes to one set's manifest, applied in one transaction.
 #[derive(Debug, Default)]
 pub struct ManifestWriter {
@@ -151,6 +157,72 @@ pub struct ManifestWriter {
 }
 
 impl Store {
+    /// Returns, in key order, the rows of `set` and `side` for the keys in
+    /// `scope` and, where `below` is set, for every key under them.
+    pub fn manifest_rows_in(
+        &self,
+        set: &str,
+        side: Side,
+        scope: &[crate::sync::walk::Scoped],
+    ) -> Result<Vec<ManifestRow>, StoreError> {
+        let wrap = |source| StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        };
+        const COLUMNS: &str = "key, kind, size, mtime_ns, ctime_ns, ino, mode, uid, gid, hash";
+        let conn = self.conn();
+        let mut exact = conn
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM manifest WHERE set_name = ?1 AND side = ?2 AND key = ?3"
+            ))
+            .map_err(wrap)?;
+        let mut rows = Vec::new();
+        for part in scope {
+            let found = exact
+                .query_map(params![set, side as i64, &*part.key], |row| row_of(row))
+                .map_err(wrap)?;
+            for row in found {
+                rows.push(row.map_err(wrap)?);
+            }
+        }
+        drop(exact);
+        let mut below = conn
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM manifest WHERE set_name = ?1 AND side = ?2 AND key > ?3 AND key < ?4"
+            ))
+            .map_err(wrap)?;
+        for part in scope.iter().filter(|p| p.below) {
+            let mut low = part.key.to_vec();
+            low.push(0);
+            let mut high = part.key.to_vec();
+            high.push(1);
+            let found = below
+                .query_map(params![set, side as i64, low, high], |row| row_of(row))
+                .map_err(wrap)?;
+            for row in found {
+                rows.push(row.map_err(wrap)?);
+            }
+        }
+        rows.sort_by(|a, b| a.key.cmp(&b.key));
+        rows.dedup_by(|a, b| a.key == b.key);
+        Ok(rows)
+    }
+
+    /// Counts the rows of `set` and `side` that are not folders.
+    pub fn manifest_files(&self, set: &str, side: Side) -> Result<u64, StoreError> {
+        self.conn()
+            .query_row(
+                "SELECT count(*) FROM manifest WHERE set_name = ?1 AND side = ?2 AND kind != ?3",
+                params![set, side as i64, crate::sync::entry::EntryKind::Dir as i64],
+                |row| row.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+            .map_err(|source| StoreError::Sqlite {
+                path: self.path.clone(),
+                source,
+            })
+    }
+
     /// Applies `changes` to the manifest of `set` in one transaction.
     pub fn manifest_apply(&mut self, set: &str, changes: &ManifestWriter) -> Result<(), StoreError> {
         let path = self.path.clone();

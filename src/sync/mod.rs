@@ -192,7 +192,7 @@ pub fn sync_set(store: &mut Store, set: &SyncSet, options: &SyncOptions) -> Resu
         source,
     })?;
 
-    let mut plan = build_plan(store, set)?;
+    let mut plan = build_plan(store, set, &options.scope)?;
     tracing::debug!(
         set = %set.name,
         elapsed_ms = clock.elapsed().as_millis() as u64,
@@ -201,8 +201,8 @@ pub fn sync_set(store: &mut Store, set: &SyncSet, options: &SyncOptions) -> Resu
         deletes = plan.deletes.len(),
         "plan built"
     );
-    check_deletion_guard(set, &plan, options)?;
-    let version = keep_version_and_compare(store, set, &mut plan)?;
+    check_deletion_guard(store, set, &plan, options, Side::Replica)?;
+    let version = keep_version_and_compare(store, set, &mut plan, &options.scope)?;
     tracing::debug!(set = %set.name, elapsed_ms = clock.elapsed().as_millis() as u64, "compares resolved, version kept");
     report_specials(set, &plan);
 
@@ -364,12 +364,21 @@ fn apply_plan(store: &mut Store, set: &SyncSet, mut plan: Plan) -> Result<Option
 /// Resolves the compares and keeps a version when the replica is about to
 /// change. When the plan changes the replica whatever the compares find,
 /// the version is built while the compares are hashed, since one mostly
-/// waits on directory operations and the other on reading.
+/// waits on directory operations and the other on reading. A batch keeps
+/// a batch version: only the entries it replaces, deletes or creates.
 fn keep_version_and_compare(
     store: &mut Store,
     set: &SyncSet,
     plan: &mut Plan,
+    scope: &Scope,
 ) -> Result<Option<versions::Version>, SyncError> {
+    if let Scope::Paths(_) = scope {
+        resolve_compares(store, set, plan)?;
+        if set.keep_versions == 0 || plan.is_empty() {
+            return Ok(None);
+        }
+        return Ok(Some(keep_batch_version(&set.target, &set.versions_dir, plan)?));
+    }
     let wants_version = set.keep_versions > 0 && plan.replica_files > 0;
     if wants_version && plan.changes_besides_compares() {
         let (version, compared) = std::thread::scope(|scope| {
@@ -385,6 +394,17 @@ fn keep_version_and_compare(
         return Ok(Some(versions::snapshot(&set.target, &set.versions_dir)?));
     }
     Ok(None)
+}
+
+/// Keeps what `plan` is about to replace, delete or create in `replica` as
+/// a batch version under `versions_dir`.
+pub fn keep_batch_version(
+    replica: &Path,
+    versions_dir: &Path,
+    plan: &Plan,
+) -> Result<versions::Version, versions::VersionError> {
+    let _ = plan;
+    versions::snapshot(replica, versions_dir)
 }
 
 /// True when the replica's top folder lacks the owner, mode or mtime of
@@ -417,11 +437,59 @@ fn check_source(set: &SyncSet) -> Result<(), SyncError> {
     Ok(())
 }
 
-fn build_plan(store: &Store, set: &SyncSet) -> Result<Plan, SyncError> {
-    let excludes = walk::Excludes::new(&set.exclude).map_err(|e| SyncError::Cache {
+fn excludes_of(set: &SyncSet) -> Result<walk::Excludes, SyncError> {
+    walk::Excludes::new(&set.exclude).map_err(|e| SyncError::Cache {
         set: set.name.clone(),
         message: format!("invalid exclude pattern: {e}"),
-    })?;
+    })
+}
+
+/// Turns the changed paths of a batch into the parts of the set it looks
+/// at. Paths outside the source are left out.
+fn batch_scope(set: &SyncSet, paths: &[PathBuf], excludes: &walk::Excludes) -> Vec<walk::Scoped> {
+    let relatives: Vec<PathBuf> = paths
+        .iter()
+        .filter_map(|path| {
+            if path.is_relative() {
+                return Some(path.clone());
+            }
+            match path.strip_prefix(&set.source) {
+                Ok(relative) => Some(relative.to_path_buf()),
+                Err(_) => {
+                    tracing::warn!(set = %set.name, path = %path.display(), "ignored a changed path outside the source");
+                    None
+                }
+            }
+        })
+        .collect();
+    walk::scope_of(&relatives, excludes)
+}
+
+fn build_plan(store: &Store, set: &SyncSet, scope: &Scope) -> Result<Plan, SyncError> {
+    let excludes = excludes_of(set)?;
+    let cache_error = |message: String| SyncError::Cache {
+        set: set.name.clone(),
+        message: format!("cannot read the manifest cache: {message}"),
+    };
+    if let Scope::Paths(paths) = scope {
+        let parts = batch_scope(set, paths, &excludes);
+        let links = plan::LocalLinks {
+            source: &set.source,
+            replica: &set.target,
+        };
+        let rows = |side| {
+            store
+                .manifest_rows_in(&set.name, side, &parts)
+                .map_err(|e| cache_error(e.to_string()))
+        };
+        return Ok(plan::build(
+            &links,
+            walk::walk_scope(&set.source, &parts, &excludes, walk::Detail::Stat).into_iter(),
+            rows(Side::Source)?.into_iter(),
+            walk::walk_scope(&set.target, &parts, &excludes, walk::Detail::Stat).into_iter(),
+            rows(Side::Replica)?.into_iter(),
+        ));
+    }
     let mut source_cache = ManifestReader::open(store.path(), &set.name, Side::Source);
     let mut replica_cache = ManifestReader::open(store.path(), &set.name, Side::Replica);
     let plan = plan::build(
@@ -436,10 +504,7 @@ fn build_plan(store: &Store, set: &SyncSet) -> Result<Plan, SyncError> {
     );
     for reader in [&source_cache, &replica_cache] {
         if let Some(message) = reader.error() {
-            return Err(SyncError::Cache {
-                set: set.name.clone(),
-                message: format!("cannot read the manifest cache: {message}"),
-            });
+            return Err(cache_error(message.to_string()));
         }
     }
     Ok(plan)
@@ -510,14 +575,30 @@ fn compare(source_root: &Path, replica_root: &Path, item: CompareItem) -> Outcom
     }
 }
 
-fn check_deletion_guard(set: &SyncSet, plan: &Plan, options: &SyncOptions) -> Result<(), SyncError> {
+/// Stops a sync that would delete more than `max_delete` allows. A batch
+/// sees only part of the set, so its limit is taken from the set's file
+/// count in the manifest cache of `side`.
+fn check_deletion_guard(
+    store: &Store,
+    set: &SyncSet,
+    plan: &Plan,
+    options: &SyncOptions,
+    side: Side,
+) -> Result<(), SyncError> {
+    if plan.deleted_files == 0 {
+        return Ok(());
+    }
     let max_delete = options.max_delete.unwrap_or(set.max_delete);
-    let allowed = max_delete.allowed(plan.replica_files);
+    let replica_files = match options.scope {
+        Scope::All => plan.replica_files,
+        Scope::Paths(_) => store.manifest_files(&set.name, side)?.max(plan.replica_files),
+    };
+    let allowed = max_delete.allowed(replica_files);
     if plan.deleted_files > allowed {
         return Err(SyncError::DeletionGuard {
             set: set.name.clone(),
             would_delete: plan.deleted_files,
-            replica_files: plan.replica_files,
+            replica_files,
             allowed,
             max_delete,
         });

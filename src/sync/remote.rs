@@ -144,44 +144,61 @@ pub fn sync_remote<R: Read, W: Write>(
     super::check_source(set)?;
     let peer_error = |step: &'static str| move |e: AgentFailure| wire.failure(set, step, e);
 
-    let excludes = walk::Excludes::new(&set.exclude).map_err(|e| SyncError::Cache {
+    let excludes = super::excludes_of(set)?;
+    let cache_error = |message: String| SyncError::Cache {
         set: set.name.clone(),
-        message: format!("invalid exclude pattern: {e}"),
-    })?;
-    // The source is walked whole while the agent lists the replica.
-    let source_root = set.source.clone();
-    let source_walk =
-        std::thread::spawn(move || walk::walk(&source_root, &excludes, walk::Detail::Stat).collect::<Vec<WalkItem>>());
-    let mut source_cache = ManifestReader::open(store.path(), &set.name, Side::Source);
-    let versions_kept = open_replica(agent, set).map_err(peer_error("open"))?;
-    tracing::debug!(set = %set.name, elapsed_ms = clock.elapsed().as_millis() as u64, "replica opened");
-    let mut listing = list_replica(agent).map_err(peer_error("list"))?;
-    tracing::debug!(set = %set.name, elapsed_ms = clock.elapsed().as_millis() as u64, entries = listing.items.len(), "replica listed");
-    let items = std::mem::take(&mut listing.items);
-    let rows = std::mem::take(&mut listing.rows);
-
-    let source_walk = source_walk.join().expect("the walk thread does not panic");
-    let links = RemoteLinks {
-        source: &set.source,
-        replica: &listing.link_targets,
+        message: format!("cannot read the manifest cache: {message}"),
     };
-    let mut plan = plan::build(
-        &links,
-        source_walk.into_iter(),
-        source_cache.by_ref(),
-        items.into_iter(),
-        rows.into_iter(),
-    );
-    if let Some(message) = source_cache.error() {
-        return Err(SyncError::Cache {
-            set: set.name.clone(),
-            message: format!("cannot read the manifest cache: {message}"),
-        });
+    let batch = match &options.scope {
+        super::Scope::All => None,
+        super::Scope::Paths(paths) => Some(super::batch_scope(set, paths, &excludes)),
+    };
+    let plan = match &batch {
+        // A batch reads only its parts of both trees.
+        Some(parts) => {
+            let rows = store
+                .manifest_rows_in(&set.name, Side::Source, parts)
+                .map_err(|e| cache_error(e.to_string()))?;
+            let source_items = walk::walk_scope(&set.source, parts, &excludes, walk::Detail::Stat);
+            let versions_kept = open_replica(agent, set).map_err(peer_error("open"))?;
+            let listing = list_replica(agent, Some(parts.clone())).map_err(peer_error("list"))?;
+            Scanned {
+                versions_kept,
+                listing,
+                source_items,
+                source_rows: rows,
+                source_cache: None,
+            }
+        }
+        // The source is walked whole while the agent lists the replica.
+        None => {
+            let source_root = set.source.clone();
+            let source_walk = std::thread::spawn(move || {
+                walk::walk(&source_root, &excludes, walk::Detail::Stat).collect::<Vec<WalkItem>>()
+            });
+            let source_cache = ManifestReader::open(store.path(), &set.name, Side::Source);
+            let versions_kept = open_replica(agent, set).map_err(peer_error("open"))?;
+            tracing::debug!(set = %set.name, elapsed_ms = clock.elapsed().as_millis() as u64, "replica opened");
+            let listing = list_replica(agent, None).map_err(peer_error("list"))?;
+            tracing::debug!(set = %set.name, elapsed_ms = clock.elapsed().as_millis() as u64, entries = listing.items.len(), "replica listed");
+            Scanned {
+                versions_kept,
+                listing,
+                source_items: source_walk.join().expect("the walk thread does not panic"),
+                source_rows: Vec::new(),
+                source_cache: Some(source_cache),
+            }
+        }
     }
+    .plan(set)
+    .map_err(cache_error)?;
+    let (versions_kept, listing) = (plan.versions_kept, plan.listing);
+    let mut plan = plan.plan;
     tracing::debug!(set = %set.name, elapsed_ms = clock.elapsed().as_millis() as u64, "plan built");
-    super::check_deletion_guard(set, &plan, options)?;
+    super::check_deletion_guard(store, set, &plan, options, Side::Source)?;
 
-    let wants_version = set.keep_versions > 0 && plan.replica_files > 0;
+    // A batch keeps a batch version on the peer while the plan is applied.
+    let wants_version = set.keep_versions > 0 && plan.replica_files > 0 && batch.is_none();
     let snapshot_now = wants_version && plan.changes_besides_compares();
     let prepared = resolve_compares(store, set, &mut plan, agent, snapshot_now, &listing).map_err(|e| match e {
         CompareFailure::Agent(e) => peer_error("hash")(e),
@@ -204,6 +221,7 @@ pub fn sync_remote<R: Read, W: Write>(
 
     let root_differs = super::root_differs(&set.source, listing.root.as_ref());
     if plan.is_empty() && plan.stale_temps.is_empty() && !root_differs {
+        close_replica(agent).map_err(peer_error("send"))?;
         summary.versions_kept = versions_kept as usize;
         summary.bytes_sent = Some(agent.sent() - sent_at_start);
         summary.duration_ms = clock.elapsed().as_millis() as u64;
@@ -221,10 +239,17 @@ pub fn sync_remote<R: Read, W: Write>(
         )?;
         return Ok(summary);
     }
-    let applied = apply_remote(store, set, plan, agent, wire, &prepared.tables).map_err(|e| match e {
-        CompareFailure::Agent(e) => peer_error("send")(e),
-        CompareFailure::Store(e) => SyncError::Store(e),
-    })?;
+    let batch_version = batch.is_some() && set.keep_versions > 0 && !plan.is_empty();
+    let applied =
+        apply_remote(store, set, plan, agent, wire, &prepared.tables, batch_version).map_err(|e| match e {
+            CompareFailure::Agent(e) => peer_error("send")(e),
+            CompareFailure::Store(e) => SyncError::Store(e),
+        })?;
+    close_replica(agent).map_err(peer_error("send"))?;
+    if let Some(name) = &applied.report.version {
+        tracing::debug!(set = %set.name, version = %name, peer = %wire.peer, "kept a batch version of the replica");
+        summary.version_created = Some(name.clone());
+    }
     summary.files_changed = applied.report.files_changed;
     summary.files_deleted = applied.report.files_deleted;
     summary.bytes_copied = applied.bytes_copied;
@@ -246,6 +271,60 @@ pub fn sync_remote<R: Read, W: Write>(
     summary.finished_at = crate::store::now_text();
     summary.set_change_times(newest_change);
     Ok(summary)
+}
+
+/// What a sync read of both sides before planning.
+struct Scanned {
+    versions_kept: u32,
+    listing: Listing,
+    source_items: Vec<WalkItem>,
+    /// The source's cache rows: read already for a batch, streamed for a whole set.
+    source_rows: Vec<crate::store::ManifestRow>,
+    source_cache: Option<ManifestReader>,
+}
+
+/// A plan with the listing it was built from.
+struct Planned {
+    plan: Plan,
+    versions_kept: u32,
+    listing: Listing,
+}
+
+impl Scanned {
+    /// Builds the plan; fails when the source's cache cannot be read.
+    fn plan(mut self, set: &SyncSet) -> Result<Planned, String> {
+        let items = std::mem::take(&mut self.listing.items);
+        let rows = std::mem::take(&mut self.listing.rows);
+        let links = RemoteLinks {
+            source: &set.source,
+            replica: &self.listing.link_targets,
+        };
+        let plan = plan::build(
+            &links,
+            self.source_items.into_iter(),
+            self.source_rows
+                .into_iter()
+                .chain(self.source_cache.iter_mut().flat_map(|cache| cache.by_ref())),
+            items.into_iter(),
+            rows.into_iter(),
+        );
+        if let Some(message) = self.source_cache.as_ref().and_then(|cache| cache.error()) {
+            return Err(message.to_string());
+        }
+        Ok(Planned {
+            plan,
+            versions_kept: self.versions_kept,
+            listing: self.listing,
+        })
+    }
+}
+
+/// Releases the replica and its lock on the peer, so that a sync from
+/// another process can open it while this session stays connected.
+fn close_replica<R: Read, W: Write>(agent: &mut Agent<R, W>) -> Result<(), AgentFailure> {
+    agent.writer.send(&Request::Close)?;
+    agent.writer.flush()?;
+    Ok(())
 }
 
 /// Opens the set's replica on the agent and returns how many versions of
@@ -280,7 +359,10 @@ struct Listing {
     root: Option<Entry>,
 }
 
-fn list_replica<R: Read, W: Write>(agent: &mut Agent<R, W>) -> Result<Listing, AgentFailure> {
+fn list_replica<R: Read, W: Write>(
+    agent: &mut Agent<R, W>,
+    scope: Option<Vec<walk::Scoped>>,
+) -> Result<Listing, AgentFailure> {
     let mut listing = Listing {
         items: Vec::new(),
         rows: Vec::new(),
@@ -289,7 +371,10 @@ fn list_replica<R: Read, W: Write>(agent: &mut Agent<R, W>) -> Result<Listing, A
         large_files: HashSet::new(),
         root: None,
     };
-    let mut reply = agent.ask(&Request::List)?;
+    let mut reply = agent.ask(&match scope {
+        None => Request::List,
+        Some(scope) => Request::ListScope(scope),
+    })?;
     loop {
         match reply {
             Reply::Listing(batch) => {
@@ -514,11 +599,13 @@ fn apply_remote<R: Read, W: Write>(
     agent: &mut Agent<R, W>,
     wire: &Wire,
     tables: &HashMap<Box<[u8]>, Vec<ChunkSig>>,
+    batch_version: bool,
 ) -> Result<RemoteApplied, CompareFailure> {
     let forgotten = std::mem::take(&mut plan.forgotten);
     let deleted: Vec<Vec<u8>> = plan.deletes.iter().map(|e| e.key.to_vec()).collect();
     let copies: Vec<CopyItem> = std::mem::take(&mut plan.copies);
-    let remote = remote_plan(set, plan, &copies);
+    let mut remote = remote_plan(set, plan, &copies);
+    remote.batch_version = batch_version;
     match agent.ask(&Request::Apply(Box::new(remote)))? {
         Reply::Accepted => {}
         other => return Err(unexpected(&other).into()),
@@ -606,6 +693,8 @@ fn remote_plan(set: &SyncSet, plan: Plan, copies: &[CopyItem]) -> RemotePlan {
             .ok()
             .map(|meta| Entry::from_metadata(Box::default(), &meta)),
         keep_versions: set.keep_versions,
+        keep_batch_versions: 0,
+        batch_version: false,
     }
 }
 

@@ -91,7 +91,18 @@ pub enum Detail {
 
 /// Walks `root` lazily in key order.
 pub fn walk<'a>(root: &'a Path, excludes: &'a Excludes, detail: Detail) -> impl Iterator<Item = WalkItem> + 'a {
-    WalkDir::new(root)
+    walk_below(root, root.to_path_buf(), excludes, detail)
+}
+
+/// Walks everything below the folder `start` (which is `root` or a folder
+/// under it) in key order; keys stay relative to `root`.
+fn walk_below<'a>(
+    root: &'a Path,
+    start: PathBuf,
+    excludes: &'a Excludes,
+    detail: Detail,
+) -> impl Iterator<Item = WalkItem> + 'a {
+    WalkDir::new(start)
         .min_depth(1)
         .follow_links(false)
         .sort_by_file_name()
@@ -123,6 +134,110 @@ pub fn walk<'a>(root: &'a Path, excludes: &'a Excludes, detail: Detail) -> impl 
                 WalkItem::Error(relative, message)
             }
         })
+}
+
+/// One part of a set that a batch sync looks at: a path that changed and,
+/// when it is a folder on either side, everything below it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub struct Scoped {
+    #[serde(with = "serde_bytes")]
+    pub key: Box<[u8]>,
+    /// True for the changed paths; false for the folders above them, which
+    /// are looked at alone so their new children have a parent.
+    pub below: bool,
+}
+
+/// Turns changed paths (relative to the set root) into the parts of the
+/// set a batch looks at, in key order: each path with everything below it,
+/// and each folder above a path on its own. A path under another changed
+/// path is covered by it; the root itself, excluded paths and drkit's
+/// temporary files are left out.
+pub fn scope_of(paths: &[PathBuf], excludes: &Excludes) -> Vec<Scoped> {
+    use std::collections::BTreeMap;
+    let mut changed: Vec<Box<[u8]>> = paths
+        .iter()
+        .filter(|relative| !relative.as_os_str().is_empty() && !is_left_out(relative, excludes))
+        .map(|relative| key_from_relative(relative))
+        .collect();
+    changed.sort();
+    changed.dedup();
+    let mut kept: Vec<Box<[u8]>> = Vec::with_capacity(changed.len());
+    for key in changed {
+        let covered = kept
+            .last()
+            .is_some_and(|last| key.len() > last.len() && key.starts_with(last) && key[last.len()] == 0);
+        if !covered {
+            kept.push(key);
+        }
+    }
+    let mut scope: BTreeMap<Box<[u8]>, bool> = BTreeMap::new();
+    for key in &kept {
+        for (i, &b) in key.iter().enumerate() {
+            if b == 0 {
+                scope.entry(key[..i].into()).or_insert(false);
+            }
+        }
+        scope.insert(key.clone(), true);
+    }
+    scope.into_iter().map(|(key, below)| Scoped { key, below }).collect()
+}
+
+/// True when `relative` or a folder above it is excluded or a temporary file.
+fn is_left_out(relative: &Path, excludes: &Excludes) -> bool {
+    let mut prefix = PathBuf::new();
+    let mut components = relative.components().peekable();
+    while let Some(component) = components.next() {
+        let name = component.as_os_str();
+        prefix.push(name);
+        let last = components.peek().is_none();
+        // The last component's kind is not known yet; `walk_scope`
+        // checks the patterns for folders once it has read it.
+        if is_temp_name(name) || excludes.is_excluded(&prefix, name, !last) {
+            return true;
+        }
+    }
+    false
+}
+
+/// Reads the parts of `root` in `scope`, in key order: an `lstat` of each
+/// scoped key that exists, and a walk below it when it is a folder. A key
+/// whose parent is not a folder here (absent, a file, a symlink) is absent
+/// too, so nothing is ever read through a symlink.
+pub fn walk_scope(root: &Path, scope: &[Scoped], excludes: &Excludes, detail: Detail) -> Vec<WalkItem> {
+    let mut items = Vec::new();
+    let mut folders: std::collections::HashSet<&[u8]> = std::collections::HashSet::new();
+    for part in scope {
+        let parent = super::entry::parent_key(&part.key);
+        if parent.is_some_and(|parent| !folders.contains(parent)) {
+            continue;
+        }
+        let relative = super::entry::relative_from_key(&part.key);
+        let path = root.join(&relative);
+        let meta = match std::fs::symlink_metadata(&path) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR) => continue,
+            Err(e) => {
+                items.push(WalkItem::Error(relative, e.to_string()));
+                continue;
+            }
+        };
+        let is_dir = meta.is_dir();
+        if is_dir && part.below && excludes.is_excluded(&relative, path.file_name().unwrap_or_default(), true) {
+            continue;
+        }
+        if is_dir {
+            folders.insert(&part.key);
+        }
+        items.push(WalkItem::Entry(if detail == Detail::Kind {
+            Entry::from_file_type(part.key.clone(), meta.file_type())
+        } else {
+            Entry::from_metadata(part.key.clone(), &meta)
+        }));
+        if part.below && is_dir {
+            items.extend(walk_below(root, path, excludes, detail));
+        }
+    }
+    items
 }
 
 /// Walks `root` on a background thread and streams the items in key order,

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::sync::entry::Entry;
 
 /// Version of this protocol; both ends must speak the same one.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Largest frame either end accepts; larger lengths mean a broken stream.
 pub const MAX_FRAME: usize = 64 << 20;
@@ -49,6 +49,11 @@ pub enum Request {
     },
     /// Walks the replica. The agent replies with `Listing` frames and one `ListingEnd`.
     List,
+    /// Reads only these parts of the replica (a batch of changed paths),
+    /// replying like `List`.
+    ListScope(Vec<crate::sync::walk::Scoped>),
+    /// Releases the open replica (and its lock) until the next `Open`; no reply.
+    Close,
     /// Keeps a version of the replica (when `snapshot`), hashes the
     /// replica files at `hash`, and reads the chunk tables of the replica
     /// files (and of partial files left by an interrupted transfer) at
@@ -150,6 +155,10 @@ pub struct RemotePlan {
     pub root: Option<Entry>,
     /// Versions to keep; older ones are deleted while the plan is applied.
     pub keep_versions: u32,
+    /// Batch versions to keep (see `sync::versions`).
+    pub keep_batch_versions: u32,
+    /// Keep a batch version of the entries the plan changes before applying it.
+    pub batch_version: bool,
 }
 
 /// One piece of a file sent during `Apply`.
@@ -181,6 +190,8 @@ pub struct AppliedReport {
     pub files_deleted: u64,
     pub unstable: Vec<String>,
     pub errors: Vec<(String, String)>,
+    /// Name of the batch version kept before the plan was applied.
+    pub version: Option<String>,
     /// Names of the old versions deleted.
     pub pruned: Vec<String>,
     pub versions_kept: u32,

@@ -736,3 +736,81 @@ pub fn assert_same_tree(a: &Path, b: &Path) {
         diff.join("\n")
     );
 }
+
+/// Checks a sync limited to named paths (`drkit sync SET --path P…`, what
+/// `drkit watch` runs for each batch) on `source` and its `replica`.
+/// `sync` runs drkit with the given extra arguments and returns its JSON
+/// summary. Every step names some changed paths and leaves one change
+/// unnamed, which must stay behind until a whole sync.
+pub fn check_batch_sync(source: &Path, replica: &Path, sync: &dyn Fn(&[&str]) -> serde_json::Value) {
+    write(source.join("keep/f1"), "one");
+    write(source.join("keep/f2"), "two");
+    write(source.join("gone/deep/x"), "x");
+    write(source.join("gone/y"), "y");
+    write(source.join("moved/inside/z"), "z");
+    symlink("keep", source.join("link"));
+    for i in 0..40 {
+        write(source.join(format!("bulk/{i}")), format!("{i}"));
+    }
+    sync(&["--max-delete", "100%"]);
+    assert_same_tree(source, replica);
+
+    // A named change arrives; an unnamed one waits for a whole sync.
+    replace(source.join("keep/f1"), "one, changed");
+    replace(source.join("keep/f2"), "two, changed");
+    let summary = sync(&["--path", "keep/f1"]);
+    assert_eq!(summary["files_changed"], 1, "{summary}");
+    assert!(
+        summary["version_created"].is_string(),
+        "a batch keeps a version: {summary}"
+    );
+    assert_eq!(std::fs::read(replica.join("keep/f1")).unwrap(), b"one, changed");
+    assert_eq!(std::fs::read(replica.join("keep/f2")).unwrap(), b"two");
+
+    // A deleted folder, a new nested file named by its full path only, a
+    // symlink replaced by a folder, a renamed folder, awkward names, and a
+    // path that exists on neither side.
+    std::fs::remove_dir_all(source.join("gone")).unwrap();
+    write(source.join("new/a/b/c.txt"), "nested");
+    std::fs::remove_file(source.join("link")).unwrap();
+    write(source.join("link/inner"), "was a symlink");
+    std::fs::rename(source.join("moved"), source.join("renamed")).unwrap();
+    write(source.join("line\nbreak"), "newline");
+    write(bytes_path(source, b"caf\xe9"), "latin-1");
+    let absolute = source.join("renamed");
+    let names = [
+        "gone",
+        "new/a/b/c.txt",
+        "link/inner",
+        "moved",
+        absolute.to_str().unwrap(),
+        "line\nbreak",
+        "never/existed",
+    ];
+    let mut args = vec!["--max-delete", "100%"];
+    for name in names {
+        args.extend(["--path", name]);
+    }
+    let latin = bytes_path(Path::new(""), b"caf\xe9");
+    let latin = latin.to_str().map(str::to_string);
+    // A non-UTF-8 name cannot travel through `&str`; it is synced by the
+    // whole sync below instead.
+    assert!(latin.is_none());
+    let summary = sync(&args);
+    assert_eq!(summary["errors"], serde_json::json!([]), "{summary}");
+    assert!(!replica.join("gone").exists());
+    assert!(!replica.join("moved").exists());
+    assert_eq!(std::fs::read(replica.join("renamed/inside/z")).unwrap(), b"z");
+    assert_eq!(std::fs::read(replica.join("new/a/b/c.txt")).unwrap(), b"nested");
+    assert_eq!(std::fs::read(replica.join("link/inner")).unwrap(), b"was a symlink");
+    assert!(std::fs::symlink_metadata(replica.join("link")).unwrap().is_dir());
+    assert_eq!(std::fs::read(replica.join("line\nbreak")).unwrap(), b"newline");
+    assert!(!bytes_path(replica, b"caf\xe9").exists());
+    assert_eq!(std::fs::read(replica.join("keep/f2")).unwrap(), b"two");
+
+    // The whole sync then carries exactly what no batch named.
+    let summary = sync(&["--max-delete", "100%"]);
+    assert_eq!(summary["files_changed"], 2, "keep/f2 and the latin-1 name: {summary}");
+    assert_eq!(summary["files_deleted"], 0, "{summary}");
+    assert_same_tree(source, replica);
+}

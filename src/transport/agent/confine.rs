@@ -183,7 +183,7 @@ pub fn check_plan(target: &Path, plan: &RemotePlan) -> Result<(), Refusal> {
     Ok(())
 }
 
-fn check_key_form(key: &[u8]) -> Result<(), Refusal> {
+pub fn check_key_form(key: &[u8]) -> Result<(), Refusal> {
     let bad = key.is_empty()
         || key.contains(&b'/')
         || key

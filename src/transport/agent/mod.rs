@@ -127,7 +127,12 @@ pub fn serve(options: &AgentOptions, input: impl Read, output: impl Write) -> Re
                 versions_dir,
                 excludes,
             } => session.open(&mut writer, &set, &target, &versions_dir, &excludes)?,
-            Request::List => session.list(&mut writer)?,
+            Request::List => session.list(&mut writer, None)?,
+            Request::ListScope(scope) => session.list(&mut writer, Some(scope))?,
+            Request::Close => {
+                session.open = None;
+                continue;
+            }
             Request::Prepare { snapshot, hash, chunks } => session.prepare(&mut writer, snapshot, hash, chunks)?,
             Request::Apply(plan) => session.apply(&mut reader, &mut writer, *plan)?,
             Request::Verify => session.verify(&mut writer)?,
@@ -236,19 +241,47 @@ impl Session {
         Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| fail(&errno))
     }
 
-    /// Streams the replica's entries with the hashes its cache still vouches
-    /// for, and drops cache rows of entries that are gone.
-    fn list<W: Write>(&mut self, writer: Writer<W>) -> Result<(), ProtocolError> {
+    /// Streams the replica's entries (all, or those in `scope`) with the
+    /// hashes its cache still vouches for, and drops cache rows of entries
+    /// that are gone.
+    fn list<W: Write>(&mut self, writer: Writer<W>, scope: Option<Vec<walk::Scoped>>) -> Result<(), ProtocolError> {
+        let lang = self.lang;
         let Some(open) = &self.open else {
             return self.refuse(writer, "not_open", &[]);
         };
-        let store_path = self.store.as_ref().expect("opened with the set").path().to_path_buf();
-        let mut cache = ManifestReader::open(&store_path, &open.cache_name, Side::Replica).peekable();
+        let store = self.store.as_ref().expect("opened with the set");
+        let (items, rows): (
+            Box<dyn Iterator<Item = WalkItem>>,
+            Box<dyn Iterator<Item = crate::store::ManifestRow>>,
+        ) = match &scope {
+            None => (
+                Box::new(walk::walk_in_background(
+                    open.target.clone(),
+                    open.excludes.clone(),
+                    walk::Detail::Stat,
+                )),
+                Box::new(ManifestReader::open(store.path(), &open.cache_name, Side::Replica)),
+            ),
+            Some(scope) => {
+                if let Err(e) = scope.iter().try_for_each(|part| confine::check_key_form(&part.key)) {
+                    return writer.send(&Reply::Error(e.message(lang)));
+                }
+                let rows = match store.manifest_rows_in(&open.cache_name, Side::Replica, scope) {
+                    Ok(rows) => rows,
+                    Err(e) => return writer.send(&Reply::Error(e.to_string())),
+                };
+                (
+                    Box::new(walk::walk_scope(&open.target, scope, &open.excludes, walk::Detail::Stat).into_iter()),
+                    Box::new(rows.into_iter()),
+                )
+            }
+        };
+        let mut cache = rows.peekable();
         let mut gone = ManifestWriter::default();
         let mut stale_temps = Vec::new();
         let mut errors = Vec::new();
         let mut batch = Vec::with_capacity(1024);
-        for item in walk::walk_in_background(open.target.clone(), open.excludes.clone(), walk::Detail::Stat) {
+        for item in items {
             let entry = match item {
                 WalkItem::Entry(entry) => entry,
                 WalkItem::StaleTemp(path) => {
@@ -391,11 +424,24 @@ impl Session {
             writer.send(&Reply::Error(e.message(lang)))?;
             return Ok(());
         }
-        writer.send(&Reply::Accepted)?;
-        writer.flush()?;
         let keep = remote.keep_versions as usize;
         let root = remote.root.clone();
+        let batch_version = remote.batch_version;
         let (plan, link_targets) = into_plan(remote);
+        let mut report = AppliedReport::default();
+        if batch_version {
+            // Before `Accepted`: when no version can be kept, the request
+            // fails as a whole and the replica stays as it was.
+            match crate::sync::keep_batch_version(&open.target, &open.versions_dir, &plan) {
+                Ok(version) => report.version = Some(version.name),
+                Err(e) => {
+                    writer.send(&Reply::Error(e.to_string()))?;
+                    return Ok(());
+                }
+            }
+        }
+        writer.send(&Reply::Accepted)?;
+        writer.flush()?;
         let mut source = wire::WireSource::new(reader, std::mem::take(&mut open.chunks), link_targets, root, lang);
         let store = self.store.as_mut().expect("opened with the set");
         let (applied, pruned) = std::thread::scope(|scope| {
@@ -411,7 +457,6 @@ impl Session {
         if let Some(e) = source.take_fatal() {
             return Err(e.into());
         }
-        let mut report = AppliedReport::default();
         match applied {
             Ok(applied) => {
                 report.files_changed = applied.files_changed;
