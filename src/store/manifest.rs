@@ -179,7 +179,7 @@ impl Store {
         let mut rows = Vec::new();
         for part in scope {
             let found = exact
-                .query_map(params![set, side as i64, &*part.key], |row| row_of(row))
+                .query_map(params![set, side as i64, &*part.key], row_of)
                 .map_err(wrap)?;
             for row in found {
                 rows.push(row.map_err(wrap)?);
@@ -197,7 +197,7 @@ impl Store {
             let mut high = part.key.to_vec();
             high.push(1);
             let found = below
-                .query_map(params![set, side as i64, low, high], |row| row_of(row))
+                .query_map(params![set, side as i64, low, high], row_of)
                 .map_err(wrap)?;
             for row in found {
                 rows.push(row.map_err(wrap)?);

@@ -1,7 +1,9 @@
 //! Carrying out a plan on a local replica.
 //!
-//! Order: stale temporary files, deletions (children first), new
-//! directories (parents first), file copies in batches, hard links,
+//! Order: stale temporary files, second names for replica files that move
+//! (see `plan::ReuseItem`), deletions (children first), new directories
+//! (parents first), the moved files at their new paths, file copies in
+//! batches, hard links,
 //! symlinks, metadata, then directory metadata (children first, because
 //! every change inside a directory moves its mtime). Copies are written to
 //! temporary files in parallel; each batch is flushed with one `syncfs` and
@@ -15,7 +17,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use super::entry::{display_key, parent_key, relative_from_key, Entry, EntryKind};
-use super::plan::{CopyItem, LinkItem, MetaItem, Plan};
+use super::plan::{CopyItem, LinkItem, MetaItem, Plan, ReuseItem};
 use crate::store::{ManifestWriter, Side, Store, StoreError};
 use crate::transport::local::{self, FileError};
 
@@ -101,8 +103,19 @@ pub fn apply(store: &mut Store, set: &str, roots: &mut Roots, mut plan: Plan) ->
     let mut touched_dirs: BTreeSet<Box<[u8]>> = BTreeSet::new();
 
     remove_stale_temps(roots, &plan.stale_temps);
+    let stashed = stash_reused(roots, &plan.reuses, &mut applied);
     delete_entries(store, set, roots, &plan.deletes, &mut applied, &mut touched_dirs)?;
     make_dirs(roots, &plan.mkdirs, &mut applied, &mut touched_dirs);
+    let mut moved = ManifestWriter::default();
+    place_reused(
+        roots,
+        &plan.reuses,
+        stashed,
+        &mut moved,
+        &mut applied,
+        &mut touched_dirs,
+    );
+    store.manifest_apply(set, &moved)?;
 
     let copies = std::mem::take(&mut plan.copies);
     let mut new_inodes = copy_files(store, set, roots, copies, &mut applied, &mut touched_dirs)?;
@@ -188,6 +201,64 @@ fn delete_entries(
         }
     }
     store.manifest_apply(set, &cache)
+}
+
+/// Gives every reused replica file a second name in the replica's top
+/// folder before the deletions remove its old path. Returns the temporary
+/// names, None where the link failed (recorded as an error; the next sync
+/// copies that file).
+fn stash_reused(roots: &Roots, reuses: &[ReuseItem], applied: &mut Applied) -> Vec<Option<PathBuf>> {
+    reuses
+        .iter()
+        .map(|item| {
+            let stash = local::temp_path(&roots.replica.join("moved"));
+            match std::fs::hard_link(roots.replica_path(&item.from), &stash) {
+                Ok(()) => Some(stash),
+                Err(e) => {
+                    applied.errors.push((
+                        display_key(&item.source.key),
+                        format!("cannot move {} on the replica: {e}", display_key(&item.from)),
+                    ));
+                    None
+                }
+            }
+        })
+        .collect()
+}
+
+/// Renames each stashed replica file to its new path, once the folders exist.
+fn place_reused(
+    roots: &Roots,
+    reuses: &[ReuseItem],
+    stashed: Vec<Option<PathBuf>>,
+    cache: &mut ManifestWriter,
+    applied: &mut Applied,
+    touched: &mut BTreeSet<Box<[u8]>>,
+) {
+    for (item, stash) in reuses.iter().zip(stashed) {
+        let Some(stash) = stash else {
+            continue;
+        };
+        let key = &item.source.key;
+        let final_path = roots.replica_path(key);
+        if let Err(e) = std::fs::rename(&stash, &final_path) {
+            let _ = std::fs::remove_file(&stash);
+            applied.errors.push((
+                display_key(key),
+                format!("cannot move {} on the replica: {e}", display_key(&item.from)),
+            ));
+            continue;
+        }
+        applied.files_changed += 1;
+        touch_parent(touched, key);
+        cache.upserts.push((Side::Source, item.source.to_row(Some(item.hash))));
+        if let Ok(meta) = std::fs::symlink_metadata(&final_path) {
+            cache.upserts.push((
+                Side::Replica,
+                Entry::from_metadata(key.clone(), &meta).to_row(Some(item.hash)),
+            ));
+        }
+    }
 }
 
 fn make_dirs(roots: &Roots, dirs: &[Entry], applied: &mut Applied, touched: &mut BTreeSet<Box<[u8]>>) {

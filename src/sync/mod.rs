@@ -307,6 +307,7 @@ fn newest_change_ns(plan: &Plan, walk_start_ns: i64) -> Option<i64> {
         .chain(plan.links.iter().map(|l| &l.source))
         .chain(plan.symlinks.iter().map(|(source, _)| source))
         .chain(plan.metas.iter().map(|m| &m.source))
+        .chain(plan.reuses.iter().map(|r| &r.source))
         .chain(plan.dir_metas.iter());
     let deletions = plan.deletes.iter().map(|deleted| {
         parent_keys(&deleted.key)

@@ -56,12 +56,26 @@ pub struct LinkItem {
     pub leader: Box<[u8]>,
 }
 
+/// A new source file whose content is already on the replica under a path
+/// this sync deletes: the source renamed or moved it. The replica's inode
+/// moves to the new path instead of the content travelling again.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ReuseItem {
+    pub source: Entry,
+    /// The deleted key whose replica file is reused.
+    #[serde(with = "serde_bytes")]
+    pub from: Box<[u8]>,
+    pub hash: [u8; 32],
+}
+
 /// Everything one sync must do, in the order it is done.
 #[derive(Debug, Default)]
 pub struct Plan {
     pub deletes: Vec<Entry>,
     pub mkdirs: Vec<Entry>,
     pub copies: Vec<CopyItem>,
+    /// Files moved on the source, placed from the replica's own copy.
+    pub reuses: Vec<ReuseItem>,
     pub compares: Vec<CompareItem>,
     pub links: Vec<LinkItem>,
     pub symlinks: Vec<(Entry, Option<Entry>)>,
@@ -99,6 +113,7 @@ impl Plan {
         !(self.deletes.is_empty()
             && self.mkdirs.is_empty()
             && self.copies.is_empty()
+            && self.reuses.is_empty()
             && self.links.is_empty()
             && self.symlinks.is_empty()
             && self.metas.is_empty()
@@ -191,6 +206,7 @@ pub fn build(
         skipped: Vec::new(),
     };
     let mut links = LinkTracker::default();
+    let mut moves = Moves::default();
 
     loop {
         let order = match (source_head.as_ref(), replica.peek()) {
@@ -215,8 +231,10 @@ pub fn build(
                 plan.replica_files += 1;
             }
         }
+        moves.note(&s, &sc, &r, &rc);
         decide(&mut plan, &mut links, roots, s, sc, r, rc);
     }
+    moves.reuse(&mut plan);
     drop(replica);
     for item in replica_items {
         match item {
@@ -250,6 +268,58 @@ fn next_source_entry(items: &mut impl Iterator<Item = WalkItem>, plan: &mut Plan
         }
     }
     None
+}
+
+/// Files that a sync deletes from the replica and files it creates there,
+/// matched by the source inode, size and mtime the cache remembers of the
+/// deleted path, so that a renamed file or folder is moved on the replica
+/// rather than sent again.
+#[derive(Default)]
+struct Moves {
+    /// Deleted files whose replica content is known: (source inode, size,
+    /// mtime) to the key, the hash and the replica entry.
+    gone: HashMap<(u64, u64, i64), (Box<[u8]>, [u8; 32], Entry)>,
+    /// New single-link source files.
+    new: Vec<Entry>,
+}
+
+impl Moves {
+    fn note(&mut self, s: &Option<Entry>, sc: &Option<ManifestRow>, r: &Option<Entry>, rc: &Option<ManifestRow>) {
+        match (s, r) {
+            (None, Some(r)) if r.kind == EntryKind::File => {
+                let (Some(sc), Some(rc)) = (sc, rc) else {
+                    return;
+                };
+                let same = sc.hash.is_some() && sc.hash == rc.hash && r.matches_replica_cache(rc);
+                if same && sc.kind == EntryKind::File as u8 && sc.size == r.size {
+                    let hash = sc.hash.expect("checked above");
+                    self.gone
+                        .insert((sc.ino, sc.size, sc.mtime_ns), (r.key.clone(), hash, r.clone()));
+                }
+            }
+            (Some(s), None) if s.kind == EntryKind::File && s.nlink == 1 => self.new.push(s.clone()),
+            _ => {}
+        }
+    }
+
+    /// Turns the copies of moved files into reuses.
+    fn reuse(mut self, plan: &mut Plan) {
+        if self.gone.is_empty() || self.new.is_empty() {
+            return;
+        }
+        let mut reused = std::collections::HashSet::new();
+        for s in self.new {
+            let Some((from, hash, old)) = self.gone.remove(&(s.ino, s.size, s.mtime_ns)) else {
+                continue;
+            };
+            if !same_metadata(&s, &old) {
+                continue;
+            }
+            reused.insert(s.key.clone());
+            plan.reuses.push(ReuseItem { source: s, from, hash });
+        }
+        plan.copies.retain(|c| !reused.contains(&c.key));
+    }
 }
 
 /// The first path of a source hard-link group in key order, and the inode

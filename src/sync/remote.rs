@@ -604,6 +604,7 @@ fn apply_remote<R: Read, W: Write>(
     let forgotten = std::mem::take(&mut plan.forgotten);
     let deleted: Vec<Vec<u8>> = plan.deletes.iter().map(|e| e.key.to_vec()).collect();
     let copies: Vec<CopyItem> = std::mem::take(&mut plan.copies);
+    let reused: Vec<crate::store::ManifestRow> = plan.reuses.iter().map(|r| r.source.to_row(Some(r.hash))).collect();
     let mut remote = remote_plan(set, plan, &copies);
     remote.batch_version = batch_version;
     match agent.ask(&Request::Apply(Box::new(remote)))? {
@@ -638,6 +639,7 @@ fn apply_remote<R: Read, W: Write>(
     for key in deleted {
         cache.deletes.push((Side::Source, key));
     }
+    cache.upserts.extend(reused.into_iter().map(|row| (Side::Source, row)));
     cache
         .deletes
         .extend(forgotten.into_iter().filter(|(side, _)| *side == Side::Source));
@@ -682,6 +684,7 @@ fn remote_plan(set: &SyncSet, plan: Plan, copies: &[CopyItem]) -> RemotePlan {
         deletes: plan.deletes,
         mkdirs: plan.mkdirs,
         copies: copies.iter().map(|c| (key(&c.key), c.size)).collect(),
+        reuses: plan.reuses,
         links: plan.links.into_iter().map(|l| (l.source, key(&l.leader))).collect(),
         symlinks,
         metas: plan.metas.into_iter().map(|m| (m.source, m.hash)).collect(),
@@ -710,6 +713,7 @@ fn needed_dirs(plan: &Plan, copies: &[CopyItem]) -> Vec<Entry> {
         .chain(plan.links.iter().map(|l| &*l.source.key))
         .chain(plan.symlinks.iter().map(|(e, _)| &*e.key))
         .chain(plan.metas.iter().map(|m| &*m.source.key))
+        .chain(plan.reuses.iter().map(|r| &*r.source.key))
         .chain(copies.iter().map(|c| &*c.key));
     let mut keys: HashSet<&[u8]> = changed.filter_map(super::entry::parent_key).collect();
     keys.extend(plan.dir_metas.iter().map(|e| &*e.key));

@@ -140,6 +140,8 @@ pub struct RemotePlan {
     pub mkdirs: Vec<Entry>,
     /// Files whose content follows as `Part` frames, in this order.
     pub copies: Vec<(Key, u64)>,
+    /// Files moved on the source whose replica copy moves with them.
+    pub reuses: Vec<crate::sync::plan::ReuseItem>,
     /// Hard links: the follower's source entry and the leader's key.
     pub links: Vec<(Entry, Key)>,
     /// Symlinks to (re)create, with their targets.

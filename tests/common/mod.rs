@@ -775,6 +775,7 @@ pub fn check_batch_sync(source: &Path, replica: &Path, sync: &dyn Fn(&[&str]) ->
     std::fs::remove_file(source.join("link")).unwrap();
     write(source.join("link/inner"), "was a symlink");
     std::fs::rename(source.join("moved"), source.join("renamed")).unwrap();
+    let moved_inode = inode(replica.join("moved/inside/z"));
     write(source.join("line\nbreak"), "newline");
     write(bytes_path(source, b"caf\xe9"), "latin-1");
     let absolute = source.join("renamed");
@@ -801,6 +802,11 @@ pub fn check_batch_sync(source: &Path, replica: &Path, sync: &dyn Fn(&[&str]) ->
     assert!(!replica.join("gone").exists());
     assert!(!replica.join("moved").exists());
     assert_eq!(std::fs::read(replica.join("renamed/inside/z")).unwrap(), b"z");
+    assert_eq!(
+        inode(replica.join("renamed/inside/z")),
+        moved_inode,
+        "a renamed folder moves its files on the replica instead of copying them"
+    );
     assert_eq!(std::fs::read(replica.join("new/a/b/c.txt")).unwrap(), b"nested");
     assert_eq!(std::fs::read(replica.join("link/inner")).unwrap(), b"was a symlink");
     assert!(std::fs::symlink_metadata(replica.join("link")).unwrap().is_dir());
@@ -813,4 +819,9 @@ pub fn check_batch_sync(source: &Path, replica: &Path, sync: &dyn Fn(&[&str]) ->
     assert_eq!(summary["files_changed"], 2, "keep/f2 and the latin-1 name: {summary}");
     assert_eq!(summary["files_deleted"], 0, "{summary}");
     assert_same_tree(source, replica);
+}
+
+fn inode(path: impl AsRef<Path>) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path).expect("reading an inode").ino()
 }

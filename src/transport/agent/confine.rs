@@ -156,6 +156,7 @@ pub fn check_plan(target: &Path, plan: &RemotePlan) -> Result<(), Refusal> {
         .chain(&plan.source_dirs)
         .map(|e| &*e.key)
         .chain(plan.copies.iter().map(|(k, _)| k.as_slice()))
+        .chain(plan.reuses.iter().flat_map(|r| [&*r.source.key, &*r.from]))
         .chain(plan.links.iter().flat_map(|(e, leader)| [&*e.key, leader.as_slice()]))
         .chain(plan.symlinks.iter().map(|(e, _)| &*e.key))
         .chain(plan.metas.iter().map(|(e, _)| &*e.key))
@@ -163,7 +164,13 @@ pub fn check_plan(target: &Path, plan: &RemotePlan) -> Result<(), Refusal> {
             std::iter::once(leader.as_slice()).chain(followers.iter().map(|e| &*e.key))
         }));
     check_keys(target, keys, &replaced)?;
-    check_leaves_are_files(target, plan.metas.iter().map(|(e, _)| &*e.key))?;
+    check_leaves_are_files(
+        target,
+        plan.metas
+            .iter()
+            .map(|(e, _)| &*e.key)
+            .chain(plan.reuses.iter().map(|r| &*r.from)),
+    )?;
     for entry in &plan.dir_metas {
         if let Ok(meta) = std::fs::symlink_metadata(target.join(relative_from_key(&entry.key))) {
             if !meta.is_dir() && !deleted.contains(&*entry.key) {

@@ -575,6 +575,7 @@ fn into_plan(remote: RemotePlan) -> (Plan, HashMap<Box<[u8]>, PathBuf>) {
         mkdirs: remote.mkdirs,
         dir_metas: remote.dir_metas,
         stale_temps: remote.stale_temps,
+        reuses: remote.reuses,
         ..Plan::default()
     };
     plan.copies = remote
