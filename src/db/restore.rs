@@ -154,9 +154,9 @@ pub fn dump_source(db: &Database, set: &SyncSet, version: Option<&str>) -> Resul
 /// batch changed: the others are in later versions or the current replica.
 /// Every dump whose meta file existed then must have existed too.
 ///
-/// NOTE: the folder, `.incomplete-view-…` in the versions folder, stays
-/// locked until this process exits and is removed by the next prune after
-/// that; messages and results name files inside it.
+/// NOTE: the folder is `.incomplete-view-…` in the versions folder. It stays
+/// locked until this process exits, and the next prune after that removes
+/// it. Messages and results name the files inside it.
 fn batch_view(set: &SyncSet, version: &str, relative: &Path) -> Result<PathBuf, RestoreError> {
     let io_error = |path: &Path, source: std::io::Error| {
         RestoreError::Db(DbError::Io {

@@ -3,10 +3,10 @@
 //!
 //! - A *full* version is a tree of hard links of the whole replica, taken
 //!   before a sync that changes it.
-//! - A *batch* version keeps only what one small batch of changes replaced,
-//!   deleted or changed (hard links to the old inodes, folders with their old
-//!   owner, mode and mtime) in the folder `<name>/`, and a record
-//!   `<name>.batch` beside it listing the keys it kept and the keys the batch
+//! - A *batch* version keeps, in the folder `<name>/`, only what one small
+//!   batch of changes replaced, deleted or changed: hard links to the old
+//!   inodes, and folders with their old owner, mode and mtime. The record
+//!   `<name>.batch` beside it lists the keys it kept and the keys the batch
 //!   created. The record lives outside the tree because a replica file may
 //!   have any name.
 //!
@@ -54,7 +54,7 @@ const RECORD_SUFFIX: &str = ".batch";
 /// First bytes of a record file, with the format number.
 const RECORD_MAGIC: &[u8; 8] = b"drkitbv1";
 
-/// How a version stores the replica.
+/// The storage scheme of a version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum VersionKind {
@@ -93,7 +93,7 @@ pub enum ResolveError {
     Record { name: String, source: std::io::Error },
 }
 
-/// Where the content of a path was at a version.
+/// Location of a path's content at a version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Resolved {
     /// The entry, in a version or in the current replica.
@@ -324,10 +324,10 @@ fn checked_relative(relative: &Path) -> Result<(), ResolveError> {
     }
 }
 
-#[allow(dead_code)]
 /// Returns where the content of `relative` (a path relative to the replica
 /// root) was at version `name`: in that version or a later one, in the
 /// current replica, or nowhere because it did not exist then.
+#[allow(dead_code)]
 pub fn resolve(versions_dir: &Path, replica: &Path, name: &str, relative: &Path) -> Result<Resolved, ResolveError> {
     checked_relative(relative)?;
     let mut history = History::open(versions_dir, name)?;
@@ -441,9 +441,9 @@ fn parent_keys(key: &[u8]) -> impl Iterator<Item = &[u8]> {
         .map(move |(at, _)| &key[..at])
 }
 
-#[allow(dead_code)]
 /// Checks that `key` has no empty, `.` or `..` component, so the path it
 /// names stays inside the folder it is joined to.
+#[allow(dead_code)]
 fn checked_key(key: &[u8]) -> std::io::Result<()> {
     let valid = !key.is_empty()
         && key

@@ -13,8 +13,8 @@ use super::{
 use crate::sync::entry::relative_from_key;
 
 /// How many versions of each kind a prune keeps.
-#[allow(dead_code)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(dead_code)]
 pub struct Retention {
     pub full: usize,
     pub batch: usize,
@@ -23,10 +23,11 @@ pub struct Retention {
 /// Lock file that lets one prune at a time work in a versions folder.
 const PRUNE_LOCK: &str = ".prune.lock";
 
-/// Deletes the oldest full versions beyond `keep`, the batch versions older
-/// than a deleted full version (they can no longer be resolved), and
-/// leftovers of interrupted builds; returns the names deleted. Batch
-/// versions are otherwise left alone: [`prune_with`] applies their retention.
+/// Deletes the oldest full versions beyond `keep`, and leftovers of
+/// interrupted builds. It also deletes the batch versions older than a
+/// deleted full version, because they can no longer be resolved. Other
+/// batch versions stay, since [`prune_with`] applies their retention.
+/// Returns the names deleted.
 pub fn prune(versions_dir: &Path, keep: usize) -> std::io::Result<Vec<String>> {
     prune_kinds(versions_dir, keep, None)
 }
@@ -40,7 +41,8 @@ pub fn prune(versions_dir: &Path, keep: usize) -> std::io::Result<Vec<String>> {
 /// - the oldest batch versions beyond `retention.batch` are deleted, which
 ///   never changes what the newer versions resolve to.
 ///
-/// When another prune holds the versions folder, this one does nothing.
+/// When another prune is running in the versions folder, this one returns
+/// at once and deletes nothing.
 #[allow(dead_code)]
 pub fn prune_with(versions_dir: &Path, retention: Retention) -> std::io::Result<Vec<String>> {
     prune_kinds(versions_dir, retention.full, Some(retention.batch))
@@ -283,7 +285,7 @@ fn remove_leftovers(versions_dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Returns true when another open file holds a `flock` on `path`.
+/// Returns true when another open file has a `flock` on `path`.
 fn is_locked(path: &Path) -> bool {
     match File::open(path) {
         Ok(file) => file.try_lock().is_err(),
