@@ -160,6 +160,16 @@ const TEXTS: &[Row] = &[
         "use un número entero de 0 (sin versiones) a 10000",
     ),
     (
+        "bad_keep_batch_versions",
+        "invalid count {value}",
+        "cantidad no válida {value}",
+    ),
+    (
+        "fix_keep_batch_versions",
+        "use a whole number from 0 (no batch versions) to 100000",
+        "use un número entero de 0 (sin versiones por lotes) a 100000",
+    ),
+    (
         "overlap_source_target",
         "the target {target} and the source {source} overlap",
         "el destino {target} y el origen {source} se solapan",
@@ -455,6 +465,9 @@ pub struct Targets {
     pub rpo: Duration,
 }
 
+/// Default `keep_batch_versions`: a day of restore points, one per minute.
+pub const DEFAULT_KEEP_BATCH_VERSIONS: u32 = 1440;
+
 /// One replicated directory tree.
 #[derive(Debug, Clone)]
 pub struct SyncSet {
@@ -465,6 +478,10 @@ pub struct SyncSet {
     pub exclude: Vec<String>,
     pub max_delete: MaxDelete,
     pub keep_versions: u32,
+    /// Batch versions kept: the small versions a watcher takes before each
+    /// batch of changes, merged to one per minute once the minute is over.
+    #[allow(dead_code)]
+    pub keep_batch_versions: u32,
     /// The versions folder, on the same host as `target`.
     pub versions_dir: PathBuf,
     /// The `[nodes.NAME]` the replica lives on; None for a local target.
@@ -693,6 +710,7 @@ struct RawSync {
     exclude: Vec<Spanned<String>>,
     max_delete: Option<Spanned<String>>,
     keep_versions: Option<Spanned<i64>>,
+    keep_batch_versions: Option<Spanned<i64>>,
     versions_dir: Option<Spanned<String>>,
     peer: Option<Spanned<String>>,
     compress: Option<bool>,
@@ -1014,6 +1032,19 @@ impl Checker<'_> {
             }
             None => 7,
         };
+        let keep_batch_versions = match &raw.keep_batch_versions {
+            Some(value) if (0..=100_000).contains(value.get_ref()) => *value.get_ref() as u32,
+            Some(value) => {
+                return Err(self.error(
+                    value.span(),
+                    &key("keep_batch_versions"),
+                    "bad_keep_batch_versions",
+                    &[("value", value.get_ref())],
+                    "fix_keep_batch_versions",
+                ));
+            }
+            None => DEFAULT_KEEP_BATCH_VERSIONS,
+        };
         let versions_dir = match &raw.versions_dir {
             Some(value) => self.absolute(value, &key("versions_dir"))?,
             None => default_versions_dir(&target, &name),
@@ -1045,6 +1076,7 @@ impl Checker<'_> {
                 exclude,
                 max_delete,
                 keep_versions,
+                keep_batch_versions,
                 versions_dir,
                 peer,
                 compress: raw.compress.unwrap_or(false),
@@ -1552,6 +1584,41 @@ mod tests {
         let text = format!("{SITE}[[sync]]\nname = \"www\"\nsource = \"/a\"\ntarget = \"/a\"\n");
         let e = parse_en(&text).unwrap_err();
         assert!(e.contains("overlap"), "{e}");
+    }
+
+    #[test]
+    fn keep_batch_versions_default_and_value() {
+        let set = "[[sync]]\nname = \"www\"\nsource = \"/a\"\ntarget = \"/b\"\n";
+        let config = parse_en(&format!("{SITE}{set}")).unwrap();
+        assert_eq!(config.sets[0].keep_batch_versions, 1440);
+        let config = parse_en(&format!("{SITE}{set}keep_batch_versions = 0\n")).unwrap();
+        assert_eq!(config.sets[0].keep_batch_versions, 0);
+        let config = parse_en(&format!("{SITE}{set}keep_batch_versions = 100000\n")).unwrap();
+        assert_eq!(config.sets[0].keep_batch_versions, 100_000);
+    }
+
+    #[test]
+    fn bad_keep_batch_versions_names_line() {
+        let set = "[[sync]]\nname = \"www\"\nsource = \"/a\"\ntarget = \"/b\"\n";
+        for bad in ["-1", "100001"] {
+            let e = parse_en(&format!("{SITE}{set}keep_batch_versions = {bad}\n")).unwrap_err();
+            assert!(
+                e.starts_with(&format!(
+                    "c.toml:9:23: sync.www.keep_batch_versions: invalid count {bad}"
+                )),
+                "{e}"
+            );
+            assert!(
+                e.contains("fix: use a whole number from 0 (no batch versions) to 100000"),
+                "{e}"
+            );
+        }
+        let spanish = format!("{SITE}language = \"es\"\n{set}keep_batch_versions = -5\n");
+        let e = parse(Path::new("c.toml"), &spanish, None).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "c.toml:10:23: sync.www.keep_batch_versions: cantidad no válida -5\n  solución: use un número entero de 0 (sin versiones por lotes) a 100000"
+        );
     }
 
     #[test]

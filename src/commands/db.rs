@@ -337,6 +337,11 @@ fn restore_error_text(lang: Lang, db: &Database, set: &str, e: &RestoreError) ->
             "restore_no_version",
             &[("version", version), ("dir", &dir.display()), ("available", available)],
         ),
+        RestoreError::NotAtVersion { version, path } => format(
+            lang,
+            "restore_not_at_version",
+            &[("path", &path.display()), ("version", version)],
+        ),
         RestoreError::NoDumps { dir } => format(
             lang,
             "restore_no_dumps",

@@ -22,6 +22,7 @@ use super::client::{check_status, run, Client};
 use super::dump::{DumpMeta, GLOBALS_FILE, META_SUFFIX};
 use super::DbError;
 use crate::config::{Database, DatabaseKind, SyncSet};
+use crate::sync::versions::{self, VersionKind};
 
 /// Options of one restore.
 #[derive(Debug, Clone, Default)]
@@ -59,6 +60,10 @@ pub enum RestoreError {
         dir: PathBuf,
         available: String,
     },
+    /// A batch version was taken after the dump folder or one of its dump
+    /// files existed (or before it was first written).
+    #[error("{path} did not exist at version {version}")]
+    NotAtVersion { version: String, path: PathBuf },
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -132,8 +137,9 @@ pub fn dump_source(db: &Database, set: &SyncSet, version: Option<&str>) -> Resul
     let Some(version) = version else {
         return Ok(set.target.join(relative));
     };
-    let versions = crate::sync::versions::list(&set.versions_dir);
+    let versions = versions::list(&set.versions_dir);
     match versions.iter().find(|v| v.name == version) {
+        Some(found) if found.kind == VersionKind::Batch => batch_view(set, version, relative),
         Some(found) => Ok(found.path.join(relative)),
         None => Err(RestoreError::VersionNotFound {
             version: version.to_string(),
@@ -142,6 +148,68 @@ pub fn dump_source(db: &Database, set: &SyncSet, version: Option<&str>) -> Resul
         }),
     }
 }
+
+/// Gathers the dump folder as it was at the batch version `version` into a
+/// folder of hard links, because a batch version holds only the entries its
+/// batch changed: the others are in later versions or the current replica.
+/// Every dump whose meta file existed then must have existed too.
+///
+/// NOTE: the folder is `.incomplete-view-…` in the versions folder. It stays
+/// locked until this process exits, and the next prune after that removes
+/// it. Messages and results name the files inside it.
+fn batch_view(set: &SyncSet, version: &str, relative: &Path) -> Result<PathBuf, RestoreError> {
+    let io_error = |path: &Path, source: std::io::Error| {
+        RestoreError::Db(DbError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    };
+    let not_at_version = |path: PathBuf| RestoreError::NotAtVersion {
+        version: version.to_string(),
+        path,
+    };
+    let entries = versions::entries_at(&set.versions_dir, &set.target, version, relative)
+        .map_err(|e| io_error(&set.versions_dir, std::io::Error::other(e.to_string())))?;
+    let replica_dir = set.target.join(relative);
+    let mut metas = entries
+        .iter()
+        .filter(|(name, _)| name.to_string_lossy().ends_with(META_SUFFIX))
+        .peekable();
+    if metas.peek().is_none() {
+        return Err(not_at_version(replica_dir));
+    }
+    for (_, meta_path) in metas {
+        let text = std::fs::read_to_string(meta_path).map_err(|e| io_error(meta_path, e))?;
+        let Ok(meta) = serde_json::from_str::<DumpMeta>(&text) else {
+            continue;
+        };
+        if !entries.contains_key(std::ffi::OsStr::new(&meta.file)) {
+            return Err(not_at_version(replica_dir.join(&meta.file)));
+        }
+    }
+
+    let view = set
+        .versions_dir
+        .join(format!("{INCOMPLETE_VIEW_PREFIX}{version}-{}", std::process::id()));
+    if view.exists() {
+        std::fs::remove_dir_all(&view).map_err(|e| io_error(&view, e))?;
+    }
+    std::fs::create_dir(&view).map_err(|e| io_error(&view, e))?;
+    let lock = std::fs::File::open(&view).map_err(|e| io_error(&view, e))?;
+    lock.lock().map_err(|e| io_error(&view, e))?;
+    // The lock keeps a concurrent prune off the folder while the restore
+    // reads it, and is released when the process exits.
+    std::mem::forget(lock);
+    for (name, path) in &entries {
+        if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file()) {
+            std::fs::hard_link(path, view.join(name)).map_err(|e| io_error(path, e))?;
+        }
+    }
+    Ok(view)
+}
+
+/// Name start of the folders `batch_view` makes; a prune removes them once unlocked.
+const INCOMPLETE_VIEW_PREFIX: &str = ".incomplete-view-";
 
 /// Restores the dumps in `source_dir` into the server of `db`. `previous`
 /// returns what drkit stored after its last restore of a database here.
@@ -438,5 +506,123 @@ fn names_or_none(names: Vec<String>) -> String {
         "none".to_string()
     } else {
         names.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::MaxDelete;
+    use crate::sync::entry::key_from_relative;
+    use crate::sync::versions::BatchVersion;
+
+    fn set(root: &Path) -> SyncSet {
+        SyncSet {
+            name: "dumps".into(),
+            source: root.join("source"),
+            target: root.join("replica"),
+            exclude: Vec::new(),
+            max_delete: MaxDelete::Percent(10.0),
+            keep_versions: 7,
+            keep_batch_versions: 1440,
+            versions_dir: root.join("versions"),
+            peer: None,
+            compress: false,
+            bwlimit: None,
+        }
+    }
+
+    fn write_dump(dir: &Path, database: &str, content: &str) {
+        std::fs::create_dir_all(dir).unwrap();
+        let file = format!("{database}.sql");
+        let meta = DumpMeta {
+            server: "main".into(),
+            kind: "mysql".into(),
+            database: database.into(),
+            file: file.clone(),
+            started_at: Utc::now(),
+            finished_at: Utc::now(),
+            bytes: content.len() as u64,
+        };
+        replace(&dir.join(&file), content);
+        replace(
+            &dir.join(format!("{file}{META_SUFFIX}")),
+            &serde_json::to_string(&meta).unwrap(),
+        );
+    }
+
+    /// Replaces a file by rename, as a dump and a sync do.
+    fn replace(path: &Path, content: &str) {
+        let temp = path.with_extension("partial");
+        std::fs::write(&temp, content).unwrap();
+        std::fs::rename(&temp, path).unwrap();
+    }
+
+    fn keep(batch: &mut BatchVersion, relative: &str) {
+        batch.keep(&key_from_relative(Path::new(relative))).unwrap();
+    }
+
+    #[test]
+    fn batch_view_holds_dump_at_version() {
+        let temp = tempfile::tempdir().unwrap();
+        let set = set(temp.path());
+        let dumps = set.target.join("main");
+        write_dump(&dumps, "shop", "first dump");
+        write_dump(&dumps, "blog", "blog dump");
+
+        let mut batch = BatchVersion::begin(&set.target, &set.versions_dir).unwrap();
+        keep(&mut batch, "main/shop.sql");
+        keep(&mut batch, "main/shop.sql.meta.json");
+        write_dump(&dumps, "shop", "second dump");
+        let version = batch.finish().unwrap();
+
+        let view = batch_view(&set, &version.name, Path::new("main")).unwrap();
+        assert_eq!(std::fs::read_to_string(view.join("shop.sql")).unwrap(), "first dump");
+        assert_eq!(std::fs::read_to_string(view.join("blog.sql")).unwrap(), "blog dump");
+        let dumps_read: Vec<String> = read_dumps(&view).unwrap().into_iter().map(|m| m.database).collect();
+        assert_eq!(dumps_read, ["blog", "shop"]);
+        assert!(
+            versions::list(&set.versions_dir).iter().all(|v| v.path != view),
+            "the view is not a version"
+        );
+    }
+
+    #[test]
+    fn batch_view_names_missing_dump() {
+        let temp = tempfile::tempdir().unwrap();
+        let set = set(temp.path());
+        let dumps = set.target.join("main");
+        std::fs::create_dir_all(&set.target).unwrap();
+
+        let mut batch = BatchVersion::begin(&set.target, &set.versions_dir).unwrap();
+        keep(&mut batch, "main");
+        keep(&mut batch, "main/shop.sql");
+        keep(&mut batch, "main/shop.sql.meta.json");
+        write_dump(&dumps, "shop", "made after the version");
+        let version = batch.finish().unwrap();
+
+        let error = batch_view(&set, &version.name, Path::new("main")).unwrap_err();
+        match error {
+            RestoreError::NotAtVersion { version: named, path } => {
+                assert_eq!(named, version.name);
+                assert_eq!(path, dumps);
+            }
+            other => panic!("unexpected error: {other}"),
+        }
+
+        // A meta file that existed while its dump file did not.
+        let mut batch = BatchVersion::begin(&set.target, &set.versions_dir).unwrap();
+        keep(&mut batch, "main/shop.sql");
+        std::fs::remove_file(dumps.join("shop.sql")).unwrap();
+        let second = batch.finish().unwrap();
+        let mut batch = BatchVersion::begin(&set.target, &set.versions_dir).unwrap();
+        keep(&mut batch, "main/shop.sql");
+        replace(&dumps.join("shop.sql"), "again");
+        let third = batch.finish().unwrap();
+        assert!(batch_view(&set, &second.name, Path::new("main")).is_ok());
+        match batch_view(&set, &third.name, Path::new("main")).unwrap_err() {
+            RestoreError::NotAtVersion { path, .. } => assert_eq!(path, dumps.join("shop.sql")),
+            other => panic!("unexpected error: {other}"),
+        }
     }
 }

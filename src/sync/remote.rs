@@ -1091,6 +1091,7 @@ mod tests {
             exclude: Vec::new(),
             max_delete: MaxDelete::Percent(50.0),
             keep_versions: 2,
+            keep_batch_versions: 0,
             versions_dir: dir.join("peer/.drkit-versions/www"),
             peer: Some("secondary".into()),
             compress: false,
