@@ -6,8 +6,9 @@
 //! (`%w%f`, the watched folder followed by the file name). A file name may
 //! hold any byte except NUL and '/', so newlines, spaces and bytes that are
 //! not UTF-8 pass through unchanged. The empty first field marks where an
-//! event starts: when a field that should be empty is not (inotifywait
-//! truncated a very long path and lost its NUL), the parser reports
+//! event starts. The inotifywait man page says it truncates event strings
+//! of more than about 4000 characters, which would drop a trailing NUL, so
+//! when a field that should be empty is not, the parser reports
 //! `Record::Garbled` and skips to the next empty field.
 
 use std::ffi::OsString;
@@ -34,7 +35,7 @@ pub const EVENTS: &[&str] = &[
 /// the temporary files drkit's sync writes before renaming them in place.
 pub const EXCLUDE: &str = r"(^|/)\.drkit-tmp-[^/]*$";
 
-/// What one event means for the next batch.
+/// The meaning of one event for the next batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
     /// This path changed; a folder stands for everything below it.

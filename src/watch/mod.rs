@@ -40,7 +40,7 @@ use crate::i18n::Lang;
 
 pub use texts::format as text;
 
-/// What to watch and how to batch.
+/// Settings of one watcher: the set, its source and the batch timing.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// Name of the set, used in every message.
@@ -55,7 +55,7 @@ pub struct Options {
     pub lang: Lang,
 }
 
-/// Where batches go.
+/// The destination of the batches.
 pub trait Replica {
     /// Syncs one batch and records it; returns its exit code.
     fn sync(&mut self, batch: Batch) -> Exit;
@@ -101,11 +101,7 @@ pub fn parse_seconds(text: &str, allow_zero: bool) -> Option<Duration> {
 
 /// Formats seconds as the user wrote them: "0.005" ("0,005" in Spanish).
 fn seconds_text(lang: Lang, duration: Duration) -> String {
-    let text = duration.as_secs_f64().to_string();
-    match lang {
-        Lang::En => text,
-        Lang::Es => text.replace('.', ","),
-    }
+    crate::commands::texts::localize_decimal(lang, duration.as_secs_f64().to_string())
 }
 
 #[cfg(test)]

@@ -118,7 +118,7 @@ pub struct Session<'a, R: Replica> {
     next_tick: Instant,
     pending: Pending,
     /// The next batch waits for a new inotifywait (after an overflow).
-    restart_wanted: bool,
+    restart_pending: bool,
     overflows: Episode,
     garbled: Episode,
     limit_logged: bool,
@@ -128,7 +128,7 @@ pub struct Session<'a, R: Replica> {
     failures: u32,
     retry_at: Option<Instant>,
     last_refresh: Option<Instant>,
-    refresh_wanted: bool,
+    refresh_pending: bool,
     stopping: bool,
 }
 
@@ -147,7 +147,7 @@ impl<'a, R: Replica> Session<'a, R> {
             periodic: false,
             next_tick: Instant::now(),
             pending: Pending::default(),
-            restart_wanted: false,
+            restart_pending: false,
             overflows: Episode::default(),
             garbled: Episode::default(),
             limit_logged: false,
@@ -155,7 +155,7 @@ impl<'a, R: Replica> Session<'a, R> {
             failures: 0,
             retry_at: None,
             last_refresh: None,
-            refresh_wanted: false,
+            refresh_pending: false,
             stopping: false,
         }
     }
@@ -234,7 +234,7 @@ impl<'a, R: Replica> Session<'a, R> {
     /// periodic sync or status refresh; None to wait for inputs only.
     fn deadline(&self) -> Option<Instant> {
         let refresh = self
-            .refresh_wanted
+            .refresh_pending
             .then(|| self.last_refresh.map_or_else(Instant::now, |last| last + REFRESH_EVERY));
         [self.batch_due(), refresh].into_iter().flatten().min()
     }
@@ -260,7 +260,7 @@ impl<'a, R: Replica> Session<'a, R> {
                 self.pending.add_all();
                 self.sync_batch();
                 self.next_tick = Instant::now() + self.options.interval;
-            } else if self.restart_wanted {
+            } else if self.restart_pending {
                 self.restart_watcher();
             } else {
                 self.sync_batch();
@@ -269,7 +269,7 @@ impl<'a, R: Replica> Session<'a, R> {
         let refresh_due = self
             .last_refresh
             .is_none_or(|last| Instant::now().duration_since(last) >= REFRESH_EVERY);
-        if self.refresh_wanted && refresh_due {
+        if self.refresh_pending && refresh_due {
             self.refresh();
         }
     }
@@ -285,7 +285,7 @@ impl<'a, R: Replica> Session<'a, R> {
 
         let exit = self.replica.sync(batch);
 
-        self.refresh_wanted = true;
+        self.refresh_pending = true;
         if exit == Exit::Ok {
             if self.failures > 0 {
                 self.say("sync_recovered", &[]);
@@ -308,13 +308,13 @@ impl<'a, R: Replica> Session<'a, R> {
 
     fn refresh(&mut self) {
         self.replica.refresh();
-        self.refresh_wanted = false;
+        self.refresh_pending = false;
         self.last_refresh = Some(Instant::now());
     }
 
     /// Starts a new inotifywait; the batch waits until its watches are set up.
     fn restart_watcher(&mut self) {
-        self.restart_wanted = false;
+        self.restart_pending = false;
         match self.start_watcher() {
             Ok(watcher) => self.replacement = Some(watcher),
             Err(e) => tracing::warn!(error = %e, "cannot start inotifywait again; keeping the running one"),
@@ -339,6 +339,10 @@ impl<'a, R: Replica> Session<'a, R> {
 
     fn handle_change(&mut self, change: Change, now: Instant) {
         match change {
+            // NOTE: inotifywait sets up the watch of a new folder only after
+            // it reports the folder. A batch that walks the folder before
+            // then misses files written into it in between, until they
+            // change again or a full sync runs (the every-minute job).
             Change::Path(path) => self.pending.add_path(path),
             Change::Overflow => {
                 // One flood can overflow the queue many times, also while
@@ -347,7 +351,7 @@ impl<'a, R: Replica> Session<'a, R> {
                     let value = sysctl("max_queued_events");
                     self.say("overflow", &[("value", &value)]);
                 }
-                self.restart_wanted = true;
+                self.restart_pending = true;
                 self.pending.add_all();
             }
             Change::Garbled => {

@@ -12,9 +12,9 @@ use signal_hook::iterator::Signals;
 
 use super::Input;
 
-/// Installs the handlers and starts the thread that forwards the signals;
-/// it calls `on_signal` first, so the signal is acknowledged on stderr
-/// even while a sync keeps the channel's reader busy.
+/// Installs the handlers and starts the thread that forwards the signals.
+/// The thread calls `on_signal` before it forwards one, so the signal is
+/// acknowledged on stderr even while a sync keeps the main loop busy.
 pub fn forward(inputs: Sender<Input>, on_signal: impl Fn(Signal) + Send + 'static) -> std::io::Result<()> {
     let mut signals = Signals::new([Signal::SIGTERM as i32, Signal::SIGINT as i32, Signal::SIGHUP as i32])?;
     std::thread::spawn(move || {
