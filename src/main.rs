@@ -16,6 +16,7 @@ mod report;
 mod store;
 mod sync;
 mod transport;
+mod watch;
 
 use std::path::PathBuf;
 
@@ -51,6 +52,8 @@ pub enum Command {
     Sync(commands::sync::SyncArgs),
     /// Re-hash source and replica of the named sets and list every difference
     Verify(commands::verify::VerifyArgs),
+    /// Replicate one set on every change: watch its source with inotifywait and sync the changed paths
+    Watch(commands::watch::WatchArgs),
     /// Run jobs now, in parallel, or those due this minute (--due)
     Run(commands::run::RunArgs),
     /// Show each set's last sync, lag against the RPO target and recent runs

@@ -1,9 +1,10 @@
-//! Tests of `cron/drkit-watch`, the inotifywait wrapper, run against real
-//! files, a real inotifywait and the built drkit binary. The last tests
-//! check the change times every sync records for the measured RPO.
+//! Tests of `drkit watch`, started through its wrapper `cron/drkit-watch`,
+//! run against real files, a real inotifywait and the built drkit binary.
+//! The last tests check the change times every sync records for the
+//! measured RPO.
 //!
-//! The wrapper runs in its own process group, which `Watch` kills when
-//! dropped, so a failed assertion leaves no inotifywait or sync behind.
+//! The wrapper execs drkit in its own process group, which `Watch` kills
+//! when dropped, so a failed assertion leaves no inotifywait behind.
 //! The wrapper tests hold `SERIAL`: they share the inotify limits of the
 //! machine, and one of them lowers `fs.inotify.max_queued_events`.
 
@@ -41,17 +42,23 @@ struct Watch {
     child: Child,
     stdout: Arc<Mutex<String>>,
     stderr: Arc<Mutex<String>>,
+    /// drkit's log, with one "sync finished" line per batch.
+    log: PathBuf,
 }
 
 impl Watch {
-    /// Starts the wrapper on `set` of `site` in a new process group and
-    /// waits until its watches are set up.
+    /// Starts the wrapper on `set` of `site` with the default debounce.
     fn start(site: &Site, set: &str) -> Watch {
+        Watch::start_with(site, set, &[])
+    }
+
+    /// Starts the wrapper with `options` on `set` of `site` in a new process
+    /// group and waits until its watches are set up.
+    fn start_with(site: &Site, set: &str, options: &[&str]) -> Watch {
         let mut command = Command::new("bash");
         command
             .arg(wrapper_path())
-            .arg("--debounce")
-            .arg("0.2")
+            .args(options)
             .arg("--config")
             .arg(site.config_path())
             .arg(set)
@@ -68,7 +75,12 @@ impl Watch {
         let mut child = command.spawn().expect("starting drkit-watch");
         let stdout = collect(child.stdout.take().expect("piped stdout"));
         let stderr = collect(child.stderr.take().expect("piped stderr"));
-        let watch = Watch { child, stdout, stderr };
+        let watch = Watch {
+            child,
+            stdout,
+            stderr,
+            log: site.data_dir().join("drkit.log"),
+        };
         watch.wait_for_log("watching", Duration::from_secs(30));
         watch
     }
@@ -85,9 +97,13 @@ impl Watch {
         self.stdout.lock().expect("stdout buffer").clone()
     }
 
-    /// Number of syncs the wrapper has started that have printed their summary.
+    /// Number of batches synced so far, from drkit's log.
     fn syncs_reported(&self) -> usize {
-        self.stdout().lines().filter(|l| l.contains("files checked:")).count()
+        let log = std::fs::read(&self.log).unwrap_or_default();
+        String::from_utf8_lossy(&log)
+            .lines()
+            .filter(|l| l.contains("sync finished") || l.contains("sync stopped"))
+            .count()
     }
 
     #[track_caller]
@@ -117,7 +133,7 @@ impl Watch {
 
 impl Drop for Watch {
     fn drop(&mut self) {
-        // The whole group: the wrapper, inotifywait and any running sync.
+        // The whole group: drkit and its inotifywait.
         let _ = signal::killpg(Pid::from_raw(self.pid()), Signal::SIGKILL);
         let _ = self.child.wait();
     }
@@ -357,6 +373,109 @@ fn sigterm_stops_wrapper_and_inotifywait() {
     }
     assert_eq!(processes_in_group(group), Vec::new(), "processes left after SIGTERM");
     assert!(watch.stderr().contains("stopped"), "{}", watch.stderr());
+}
+
+#[test]
+fn odd_file_names_reach_replica() {
+    use std::os::unix::ffi::OsStrExt;
+    let _serial = serial();
+    let site = Site::new();
+    write(site.source("www").join("index.html"), "home");
+    let watch = Watch::start(&site, "www");
+    wait_same_tree(&watch, &site.source("www"), &site.target("www"), ARRIVAL);
+
+    let names: [&[u8]; 3] = [b"two\nlines.txt", b"latin1-\xe9t\xe9.txt", b"with space.txt"];
+    for name in names {
+        write(site.source("www").join(std::ffi::OsStr::from_bytes(name)), name);
+    }
+
+    for name in names {
+        let arrived = site.target("www").join(std::ffi::OsStr::from_bytes(name));
+        wait_until(ARRIVAL, &format!("{arrived:?} on the replica"), &watch, || {
+            std::fs::read(&arrived).is_ok_and(|c| c == name)
+        });
+    }
+    wait_same_tree(&watch, &site.source("www"), &site.target("www"), ARRIVAL);
+}
+
+/// A writer makes 200 files while batches sync, so most events arrive
+/// during a running batch; they must join the next one.
+#[test]
+fn events_during_sync_are_kept() {
+    let _serial = serial();
+    let site = Site::new();
+    write(site.source("www").join("index.html"), "home");
+    let watch = Watch::start(&site, "www");
+    wait_same_tree(&watch, &site.source("www"), &site.target("www"), ARRIVAL);
+
+    let source = site.source("www");
+    let writer = std::thread::spawn(move || {
+        for i in 0..200 {
+            write(source.join(format!("w/{}/file{i}.txt", i % 7)), format!("content {i}"));
+            if i % 20 == 0 {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    });
+    writer.join().expect("the writer thread");
+
+    wait_same_tree(&watch, &site.source("www"), &site.target("www"), BURST_ARRIVAL);
+    assert!(
+        watch.syncs_reported() >= 2,
+        "the start sync and at least one batch ran\n{}",
+        watch.stderr()
+    );
+}
+
+#[test]
+fn zero_debounce_syncs() {
+    let _serial = serial();
+    let site = Site::new();
+    // Enough files that deleting one stays within the default max_delete of 10%.
+    for i in 0..20 {
+        write(site.source("www").join(format!("page{i}.html")), format!("page {i}"));
+    }
+    write(site.source("www").join("index.html"), "home");
+    let watch = Watch::start_with(&site, "www", &["--debounce", "0"]);
+    assert!(
+        watch.stderr().contains("(debounce 0 s)"),
+        "the log names the debounce\n{}",
+        watch.stderr()
+    );
+    wait_same_tree(&watch, &site.source("www"), &site.target("www"), ARRIVAL);
+
+    write(site.source("www").join("now.txt"), "at once");
+    std::fs::remove_file(site.source("www").join("index.html")).expect("deleting index.html");
+
+    let replica = site.target("www");
+    wait_until(ARRIVAL, "now.txt and the deletion on the replica", &watch, || {
+        std::fs::read(replica.join("now.txt")).is_ok_and(|c| c == b"at once") && !replica.join("index.html").exists()
+    });
+}
+
+#[test]
+fn watch_rejects_unknown_set() {
+    let site = Site::with_sets(vec![SetSpec::new("www"), SetSpec::new("mail")]);
+    let out = site.drkit(&["watch", "nosuchset"]);
+    out.expect_code(2);
+    assert!(
+        out.stderr.contains("no sync set is named \"nosuchset\""),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("www, mail"),
+        "the known sets are named\n{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn watch_rejects_zero_interval() {
+    let site = Site::new();
+    let out = site.drkit(&["watch", "--interval", "0", "www"]);
+    out.expect_code(2);
+    assert!(out.stderr.contains("invalid --interval \"0\""), "{}", out.stderr);
 }
 
 #[test]

@@ -15,6 +15,7 @@ pub mod status;
 pub mod sync;
 pub mod texts;
 pub mod verify;
+pub mod watch;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -53,6 +54,7 @@ pub fn dispatch(cli: Cli) -> Exit {
             Command::Verify(args) => verify::execute(ctx, &args),
             Command::Run(args) => run::execute(ctx, &args),
             Command::JobExec(args) => run::execute_one(ctx, &args),
+            Command::Watch(args) => watch::execute(ctx, &args),
             Command::Status(args) => status::execute(ctx, &args),
             Command::Report(cmd) => report::execute(ctx, &cmd),
             Command::Peer(cmd) => peer::execute(ctx, &cmd),

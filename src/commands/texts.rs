@@ -85,7 +85,8 @@ pub fn seconds(lang: Lang, ms: u64) -> String {
     localize_decimal(lang, format!("{:.1} s", ms as f64 / 1000.0))
 }
 
-fn localize_decimal(lang: Lang, text: String) -> String {
+/// Writes the decimal point of `text` as the language does ("0,5" in Spanish).
+pub fn localize_decimal(lang: Lang, text: String) -> String {
     match lang {
         Lang::En => text,
         Lang::Es => text.replace('.', ","),
