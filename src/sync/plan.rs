@@ -276,12 +276,15 @@ fn next_source_entry(items: &mut impl Iterator<Item = WalkItem>, plan: &mut Plan
 /// rather than sent again.
 #[derive(Default)]
 struct Moves {
-    /// Deleted files whose replica content is known: (source inode, size,
-    /// mtime) to the key, the hash and the replica entry.
-    gone: HashMap<(u64, u64, i64), (Box<[u8]>, [u8; 32], Entry)>,
+    /// Deleted files whose replica content is known, by source inode, size
+    /// and mtime.
+    gone: HashMap<(u64, u64, i64), Gone>,
     /// New single-link source files.
     new: Vec<Entry>,
 }
+
+/// A deleted replica file: its key, its content hash and its entry.
+type Gone = (Box<[u8]>, [u8; 32], Entry);
 
 impl Moves {
     fn note(&mut self, s: &Option<Entry>, sc: &Option<ManifestRow>, r: &Option<Entry>, rc: &Option<ManifestRow>) {
