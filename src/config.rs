@@ -480,7 +480,6 @@ pub struct SyncSet {
     pub keep_versions: u32,
     /// Batch versions kept: the small versions a watcher takes before each
     /// batch of changes, merged to one per minute once the minute is over.
-    #[allow(dead_code)]
     pub keep_batch_versions: u32,
     /// The versions folder, on the same host as `target`.
     pub versions_dir: PathBuf,

@@ -458,7 +458,8 @@ fn batch_sync_over_ssh_carries_only_the_named_paths() {
         out.expect_code(0);
         out.json()
     };
-    check_batch_sync(&remote.source(), &remote.replica(), &sync);
+    let versions = remote.peer_root.join(".drkit-versions/remote");
+    check_batch_sync(&remote.source(), &remote.replica(), &versions, &sync);
     let out = remote.site.drkit(&["verify", "remote"]);
     out.expect_code(0);
 }

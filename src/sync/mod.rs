@@ -217,7 +217,7 @@ pub fn sync_set(store: &mut Store, set: &SyncSet, options: &SyncOptions) -> Resu
     // different trees, and unlinking a version is mostly waiting on the
     // file system.
     let (applied, pruned) = std::thread::scope(|scope| {
-        let pruning = scope.spawn(|| versions::prune(&set.versions_dir, set.keep_versions as usize));
+        let pruning = scope.spawn(|| versions::prune_with(&set.versions_dir, retention(set)));
         let applied = apply_plan(store, set, plan);
         (applied, pruning.join().expect("the prune thread does not panic"))
     });
@@ -398,14 +398,40 @@ fn keep_version_and_compare(
 }
 
 /// Keeps what `plan` is about to replace, delete or create in `replica` as
-/// a batch version under `versions_dir`.
+/// a batch version under `versions_dir`: a cost in proportion to the
+/// change, where a full version links the whole tree.
 pub fn keep_batch_version(
     replica: &Path,
     versions_dir: &Path,
     plan: &Plan,
 ) -> Result<versions::Version, versions::VersionError> {
-    let _ = plan;
-    versions::snapshot(replica, versions_dir)
+    let mut keys: Vec<&[u8]> = plan
+        .deletes
+        .iter()
+        .chain(&plan.mkdirs)
+        .chain(&plan.dir_metas)
+        .map(|e| &*e.key)
+        .chain(plan.copies.iter().map(|c| &*c.key))
+        .chain(plan.reuses.iter().flat_map(|r| [&*r.source.key, &*r.from]))
+        .chain(plan.links.iter().map(|l| &*l.source.key))
+        .chain(plan.symlinks.iter().map(|(e, _)| &*e.key))
+        .chain(plan.metas.iter().map(|m| &*m.source.key))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let mut version = versions::BatchVersion::begin(replica, versions_dir)?;
+    for key in keys {
+        version.keep(key)?;
+    }
+    version.finish()
+}
+
+/// How many versions of each kind `set` keeps.
+pub fn retention(set: &SyncSet) -> versions::Retention {
+    versions::Retention {
+        full: set.keep_versions as usize,
+        batch: set.keep_batch_versions as usize,
+    }
 }
 
 /// True when the replica's top folder lacks the owner, mode or mtime of

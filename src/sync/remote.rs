@@ -696,7 +696,7 @@ fn remote_plan(set: &SyncSet, plan: Plan, copies: &[CopyItem]) -> RemotePlan {
             .ok()
             .map(|meta| Entry::from_metadata(Box::default(), &meta)),
         keep_versions: set.keep_versions,
-        keep_batch_versions: 0,
+        keep_batch_versions: set.keep_batch_versions,
         batch_version: false,
     }
 }

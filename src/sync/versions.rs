@@ -41,12 +41,10 @@ mod retention;
 #[cfg(test)]
 mod tests;
 
-// NOTE: nothing outside tests takes batch versions yet; the long-lived
-// watcher will, through `BatchVersion`, `prune_with` and `resolve`.
-#[allow(unused_imports)]
 pub use batch::BatchVersion;
-#[allow(unused_imports)]
-pub use retention::{prune, prune_with, Retention};
+#[cfg(test)]
+pub use retention::prune;
+pub use retention::{prune_with, Retention};
 
 const INCOMPLETE_PREFIX: &str = ".incomplete-";
 /// Extension of the record beside a batch version's folder.
@@ -327,7 +325,8 @@ fn checked_relative(relative: &Path) -> Result<(), ResolveError> {
 /// Returns where the content of `relative` (a path relative to the replica
 /// root) was at version `name`: in that version or a later one, in the
 /// current replica, or nowhere because it did not exist then.
-#[allow(dead_code)]
+/// (`entries_at` serves the restore command; this one the tests.)
+#[cfg(test)]
 pub fn resolve(versions_dir: &Path, replica: &Path, name: &str, relative: &Path) -> Result<Resolved, ResolveError> {
     checked_relative(relative)?;
     let mut history = History::open(versions_dir, name)?;
@@ -443,7 +442,6 @@ fn parent_keys(key: &[u8]) -> impl Iterator<Item = &[u8]> {
 
 /// Checks that `key` has no empty, `.` or `..` component, so the path it
 /// names stays inside the folder it is joined to.
-#[allow(dead_code)]
 fn checked_key(key: &[u8]) -> std::io::Result<()> {
     let valid = !key.is_empty()
         && key

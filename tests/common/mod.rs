@@ -742,7 +742,7 @@ pub fn assert_same_tree(a: &Path, b: &Path) {
 /// `sync` runs drkit with the given extra arguments and returns its JSON
 /// summary. Every step names some changed paths and leaves one change
 /// unnamed, which must stay behind until a whole sync.
-pub fn check_batch_sync(source: &Path, replica: &Path, sync: &dyn Fn(&[&str]) -> serde_json::Value) {
+pub fn check_batch_sync(source: &Path, replica: &Path, versions: &Path, sync: &dyn Fn(&[&str]) -> serde_json::Value) {
     write(source.join("keep/f1"), "one");
     write(source.join("keep/f2"), "two");
     write(source.join("gone/deep/x"), "x");

@@ -13,6 +13,11 @@ fn batch_sync_carries_only_the_named_paths() {
         out.expect_code(0);
         out.json()
     };
-    check_batch_sync(&site.source("www"), &site.target("www"), &sync);
+    check_batch_sync(
+        &site.source("www"),
+        &site.target("www"),
+        &site.versions_dir("www"),
+        &sync,
+    );
     site.verify_ok();
 }

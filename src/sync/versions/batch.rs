@@ -13,7 +13,6 @@ use crate::sync::entry::relative_from_key;
 
 /// A batch version being built under its `.incomplete-` name. Dropping it
 /// without [`BatchVersion::finish`] removes what was built.
-#[allow(dead_code)]
 pub struct BatchVersion {
     replica: PathBuf,
     versions_dir: PathBuf,
@@ -30,7 +29,6 @@ pub struct BatchVersion {
     finished: bool,
 }
 
-#[allow(dead_code)]
 impl BatchVersion {
     /// Starts a batch version of `replica` under `versions_dir`, named by the
     /// current UTC time and built under an `.incomplete-` name.
@@ -55,6 +53,7 @@ impl BatchVersion {
     }
 
     /// The name the version will have: the UTC time it was begun.
+    #[cfg(test)]
     pub fn name(&self) -> &str {
         &self.name
     }

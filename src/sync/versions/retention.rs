@@ -14,7 +14,6 @@ use crate::sync::entry::relative_from_key;
 
 /// How many versions of each kind a prune keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(dead_code)]
 pub struct Retention {
     pub full: usize,
     pub batch: usize,
@@ -28,6 +27,7 @@ const PRUNE_LOCK: &str = ".prune.lock";
 /// deleted full version, because they can no longer be resolved. Other
 /// batch versions stay, since [`prune_with`] applies their retention.
 /// Returns the names deleted.
+#[cfg(test)]
 pub fn prune(versions_dir: &Path, keep: usize) -> std::io::Result<Vec<String>> {
     prune_kinds(versions_dir, keep, None)
 }
@@ -43,7 +43,6 @@ pub fn prune(versions_dir: &Path, keep: usize) -> std::io::Result<Vec<String>> {
 ///
 /// When another prune is running in the versions folder, this one returns
 /// at once and deletes nothing.
-#[allow(dead_code)]
 pub fn prune_with(versions_dir: &Path, retention: Retention) -> std::io::Result<Vec<String>> {
     prune_kinds(versions_dir, retention.full, Some(retention.batch))
 }

@@ -424,7 +424,10 @@ impl Session {
             writer.send(&Reply::Error(e.message(lang)))?;
             return Ok(());
         }
-        let keep = remote.keep_versions as usize;
+        let keep = versions::Retention {
+            full: remote.keep_versions as usize,
+            batch: remote.keep_batch_versions as usize,
+        };
         let root = remote.root.clone();
         let batch_version = remote.batch_version;
         let (plan, link_targets) = into_plan(remote);
@@ -446,7 +449,7 @@ impl Session {
         let store = self.store.as_mut().expect("opened with the set");
         let (applied, pruned) = std::thread::scope(|scope| {
             let versions_dir = &open.versions_dir;
-            let pruning = scope.spawn(move || versions::prune(versions_dir, keep));
+            let pruning = scope.spawn(move || versions::prune_with(versions_dir, keep));
             let mut roots = apply::Roots {
                 source: &mut source,
                 replica: &open.target,
