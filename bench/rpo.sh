@@ -225,5 +225,6 @@ for test in $TESTS; do
         *) echo "unknown test $test (use local, ssh or lsyncd)"; exit 2 ;;
     esac
 done
-cp "$OUT" "$RAW/rpo.jsonl"
-echo "records in $OUT and $RAW/rpo.jsonl"
+# Appended, so the records of earlier runs stay beside the new ones.
+cat "$OUT" >> "$RAW/rpo.jsonl"
+echo "records in $OUT, appended to $RAW/rpo.jsonl"

@@ -463,3 +463,52 @@ fn batch_sync_over_ssh_carries_only_the_named_paths() {
     let out = remote.site.drkit(&["verify", "remote"]);
     out.expect_code(0);
 }
+
+#[test]
+fn watch_keeps_one_ssh_session_for_all_batches() {
+    let remote = RemoteSite::new("");
+    write(remote.source().join("index.html"), "home");
+    let watch = remote.site.spawn(&["watch", "--debounce", "0.005", "remote"]);
+    let replica = remote.replica();
+    assert!(
+        wait_for(Duration::from_secs(60), || replica.join("index.html").exists()),
+        "the first full sync did not reach the peer"
+    );
+    // One file at a time, each awaited, so every file is a batch of its own.
+    for i in 0..20 {
+        write(remote.source().join(format!("posts/{i}.html")), format!("post {i}"));
+        let arrived = replica.join(format!("posts/{i}.html"));
+        assert!(
+            wait_for(Duration::from_secs(30), || std::fs::read(&arrived)
+                .is_ok_and(|b| b == format!("post {i}").as_bytes())),
+            "posts/{i}.html did not reach the peer"
+        );
+    }
+    std::fs::rename(remote.source().join("posts"), remote.source().join("archive")).unwrap();
+    assert!(
+        wait_for(Duration::from_secs(30), || replica.join("archive/19.html").exists()
+            && !replica.join("posts").exists()),
+        "the renamed folder did not arrive"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(watch.child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let out = watch.wait(Duration::from_secs(60));
+    out.expect_code(0);
+    assert_same_tree(&remote.source(), &replica);
+
+    let log = std::fs::read_to_string(&remote.server.log).unwrap();
+    let logins = log.matches("Accepted publickey").count();
+    assert_eq!(
+        logins, 1,
+        "one SSH login for the whole watch, not one per batch:\n{log}"
+    );
+    let versions = remote.versions();
+    let batches = std::fs::read_dir(remote.peer_root.join(".drkit-versions/remote"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".batch"))
+        .count();
+    assert!(batches >= 1, "the batches kept batch versions: {versions:?}");
+}

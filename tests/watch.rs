@@ -291,9 +291,11 @@ fn renamed_directory_arrives_renamed() {
     let watch = Watch::start(&site, "www");
     wait_same_tree(&watch, &site.source("www"), &site.target("www"), ARRIVAL);
 
+    let replica = site.target("www");
+    let inode = |path: PathBuf| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(path).expect("stat"));
+    let old_inode = inode(replica.join("old-name/c.txt"));
     std::fs::rename(site.source("www").join("old-name"), site.source("www").join("new-name")).expect("renaming");
 
-    let replica = site.target("www");
     wait_until(ARRIVAL, "the rename on the replica", &watch, || {
         !replica.join("old-name").exists() && replica.join("new-name").join("c.txt").exists()
     });
@@ -308,6 +310,11 @@ fn renamed_directory_arrives_renamed() {
             "content of new-name/{name}"
         );
     }
+    assert_eq!(
+        inode(replica.join("new-name/c.txt")),
+        old_inode,
+        "the files moved on the replica instead of being copied again"
+    );
 }
 
 /// With a queue of 64 events, 10,000 files created at once overflow it.

@@ -320,6 +320,8 @@ impl Moves {
             }
             reused.insert(s.key.clone());
             plan.reuses.push(ReuseItem { source: s, from, hash });
+            // A moved file is not lost, so the deletion guard does not count it.
+            plan.deleted_files = plan.deleted_files.saturating_sub(1);
         }
         plan.copies.retain(|c| !reused.contains(&c.key));
     }

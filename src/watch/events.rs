@@ -40,6 +40,10 @@ pub const EXCLUDE: &str = r"(^|/)\.drkit-tmp-[^/]*$";
 pub enum Change {
     /// This path changed; a folder stands for everything below it.
     Path(PathBuf),
+    /// A folder appeared (created, or moved in). inotifywait reports it
+    /// before it watches it, so files written into it in between have no
+    /// event; the folder is walked by the next batch and once more after it.
+    NewFolder(PathBuf),
     /// The kernel dropped events (Q_OVERFLOW); only a full sync is safe.
     Overflow,
     /// The output could not be read as an event; only a full sync is safe.
@@ -128,10 +132,15 @@ pub fn classify(record: Record) -> Option<Change> {
     if path.is_empty() {
         return Some(Change::Garbled);
     }
-    if names.contains(&"CREATE") && !names.contains(&"ISDIR") {
+    let is_folder = names.contains(&"ISDIR");
+    if names.contains(&"CREATE") && !is_folder {
         return None;
     }
-    Some(Change::Path(PathBuf::from(OsString::from_vec(path))))
+    let path = PathBuf::from(OsString::from_vec(path));
+    if is_folder && (names.contains(&"CREATE") || names.contains(&"MOVED_TO")) {
+        return Some(Change::NewFolder(path));
+    }
+    Some(Change::Path(path))
 }
 
 #[cfg(test)]
@@ -225,15 +234,19 @@ mod tests {
     }
 
     #[test]
-    fn folder_create_and_changes_are_kept() {
-        for names in [
-            "CREATE,ISDIR",
-            "CLOSE_WRITE,CLOSE",
-            "MOVED_TO",
-            "MOVED_FROM,ISDIR",
-            "DELETE",
-            "ATTRIB",
-        ] {
+    fn new_folders_are_told_apart() {
+        for names in ["CREATE,ISDIR", "MOVED_TO,ISDIR"] {
+            assert_eq!(
+                classify(event(names, b"/src/a")),
+                Some(Change::NewFolder(PathBuf::from("/src/a"))),
+                "{names}"
+            );
+        }
+    }
+
+    #[test]
+    fn changes_are_kept() {
+        for names in ["CLOSE_WRITE,CLOSE", "MOVED_TO", "MOVED_FROM,ISDIR", "DELETE", "ATTRIB"] {
             assert_eq!(
                 classify(event(names, b"/src/a")),
                 Some(Change::Path(PathBuf::from("/src/a"))),

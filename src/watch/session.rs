@@ -36,6 +36,8 @@ const MAX_INPUTS_PER_ROUND: usize = 1024;
 #[derive(Debug, Default)]
 struct Pending {
     paths: BTreeSet<PathBuf>,
+    /// Folders among `paths` that appeared: walked again after the batch.
+    new_folders: BTreeSet<PathBuf>,
     /// A full sync is needed (start, overflow, lost watches, garbled output).
     all: bool,
     /// When the oldest change not yet in a batch arrived; None when the
@@ -61,6 +63,15 @@ impl Pending {
     fn add_all(&mut self) {
         self.all = true;
         self.paths.clear();
+        self.new_folders.clear();
+    }
+
+    fn add_new_folder(&mut self, path: PathBuf) {
+        if self.all {
+            return;
+        }
+        self.new_folders.insert(path.clone());
+        self.add_path(path);
     }
 
     fn mark(&mut self, at: Instant) {
@@ -275,6 +286,7 @@ impl<'a, R: Replica> Session<'a, R> {
     }
 
     fn sync_batch(&mut self) {
+        let new_folders = std::mem::take(&mut self.pending.new_folders);
         let batch = self.pending.take();
         let (paths, full) = match &batch {
             Batch::All => (0, true),
@@ -292,6 +304,12 @@ impl<'a, R: Replica> Session<'a, R> {
             }
             self.failures = 0;
             self.retry_at = None;
+            // By now inotifywait watches the new folders; walking them once
+            // more catches files written before their watch was set.
+            if !new_folders.is_empty() {
+                new_folders.into_iter().for_each(|path| self.pending.add_path(path));
+                self.pending.mark(Instant::now());
+            }
             return;
         }
         self.failures += 1;
@@ -339,11 +357,8 @@ impl<'a, R: Replica> Session<'a, R> {
 
     fn handle_change(&mut self, change: Change, now: Instant) {
         match change {
-            // NOTE: inotifywait sets up the watch of a new folder only after
-            // it reports the folder. A batch that walks the folder before
-            // then misses files written into it in between, until they
-            // change again or a full sync runs (the every-minute job).
             Change::Path(path) => self.pending.add_path(path),
+            Change::NewFolder(path) => self.pending.add_new_folder(path),
             Change::Overflow => {
                 // One flood can overflow the queue many times, also while
                 // the new watches are set up; that is one episode.
@@ -477,6 +492,7 @@ fn sysctl(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn pending_paths_become_one_batch() {
@@ -489,6 +505,17 @@ mod tests {
         };
         assert_eq!(paths, vec![PathBuf::from("/src/a"), PathBuf::from("/src/b")]);
         assert!(pending.is_empty());
+    }
+
+    #[test]
+    fn new_folders_are_remembered_until_taken() {
+        let mut pending = Pending::default();
+        pending.add_new_folder(PathBuf::from("/src/new"));
+        pending.add_path(PathBuf::from("/src/file"));
+        assert_eq!(pending.new_folders.len(), 1);
+        assert!(pending.paths.contains(Path::new("/src/new")));
+        pending.add_all();
+        assert!(pending.new_folders.is_empty());
     }
 
     #[test]

@@ -760,11 +760,12 @@ pub fn check_batch_sync(source: &Path, replica: &Path, versions: &Path, sync: &d
     replace(source.join("keep/f2"), "two, changed");
     let summary = sync(&["--path", "keep/f1"]);
     assert_eq!(summary["files_changed"], 1, "{summary}");
-    assert!(
-        summary["version_created"].is_string(),
-        "a batch keeps a version: {summary}"
-    );
+    let version = summary["version_created"].as_str().expect("a batch keeps a version");
     assert_eq!(std::fs::read(replica.join("keep/f1")).unwrap(), b"one, changed");
+    // A batch version holds only what the batch replaced, beside its record.
+    assert_eq!(std::fs::read(versions.join(version).join("keep/f1")).unwrap(), b"one");
+    assert!(!versions.join(version).join("keep/f2").exists());
+    assert!(versions.join(format!("{version}.batch")).is_file());
     assert_eq!(std::fs::read(replica.join("keep/f2")).unwrap(), b"two");
 
     // A deleted folder, a new nested file named by its full path only, a
