@@ -511,4 +511,21 @@ fn watch_keeps_one_ssh_session_for_all_batches() {
         .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".batch"))
         .count();
     assert!(batches >= 1, "the batches kept batch versions: {versions:?}");
+
+    // The successful batches of one minute share one result.
+    let db = rusqlite::Connection::open(remote.site.data_dir().join("drkit.db")).unwrap();
+    let rows: Vec<(String, Option<i64>)> = db
+        .prepare("SELECT status, json_extract(data, '$.batches') FROM results WHERE kind = 'sync'")
+        .unwrap()
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let batch_rows: Vec<i64> = rows.iter().filter_map(|(_, batches)| *batches).collect();
+    assert!(rows.iter().all(|(status, _)| status == "ok"), "{rows:?}");
+    assert!(
+        (1..=3).contains(&batch_rows.len()),
+        "at most one result per minute for 21 batches: {rows:?}"
+    );
+    assert!(batch_rows.iter().sum::<i64>() >= 21, "every batch is counted: {rows:?}");
 }

@@ -174,7 +174,8 @@ pub fn finish_own_run(ctx: &Context, run: Option<RunId>, exit: Exit) {
     }
 }
 
-/// Stores a result and appends it to the audit chain.
+/// Stores a result and appends it to the audit chain; returns the result's
+/// id, or None when it could not be stored.
 pub fn record(
     ctx: &mut Context,
     run: Option<RunId>,
@@ -182,14 +183,19 @@ pub fn record(
     subject: &str,
     status: &str,
     data: &serde_json::Value,
-) {
-    if let Err(e) = ctx.store.record_result(run, kind, subject, status, data) {
-        tracing::error!(error = %e, kind, subject, "cannot store the result");
-    }
+) -> Option<i64> {
+    let id = match ctx.store.record_result(run, kind, subject, status, data) {
+        Ok(id) => Some(id),
+        Err(e) => {
+            tracing::error!(error = %e, kind, subject, "cannot store the result");
+            None
+        }
+    };
     let actor = actor_name();
     if let Err(e) = ctx.store.audit_append(&actor, kind, subject, status) {
         tracing::error!(error = %e, kind, subject, "cannot append to the audit log");
     }
+    id
 }
 
 /// Names who acted, for the audit log: the job when run by `drkit run`, else the user.

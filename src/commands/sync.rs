@@ -111,11 +111,25 @@ pub enum Batch {
 
 /// Syncs one set batch after batch in one process, keeping the SSH session
 /// to its peer open between batches. Each batch is a sync of its own: it
-/// takes the set's lock, keeps a version, and is recorded and audited like
-/// `drkit sync`.
+/// takes the set's lock, keeps a version and is recorded like `drkit sync`.
+/// So that a watcher making ten batches a second does not add a result, a
+/// run and an audit entry each time, the successful batches of one UTC
+/// minute share one result: the first records it, the next ones add to it
+/// (see `SyncSummary::absorb`). A failed batch and a whole sync are
+/// recorded on their own.
 pub struct Follower {
     set: SyncSet,
     peers: super::peers::Peers,
+    minute: Option<MinuteRecord>,
+}
+
+/// The result that the successful batches of one minute add to.
+struct MinuteRecord {
+    /// Minutes since the epoch.
+    minute: i64,
+    run: Option<i64>,
+    result: i64,
+    summary: SyncSummary,
 }
 
 impl Follower {
@@ -123,12 +137,14 @@ impl Follower {
         Follower {
             set,
             peers: super::peers::Peers::default(),
+            minute: None,
         }
     }
 
     /// Syncs one batch and records it; returns the exit code `drkit sync`
     /// would have given.
     pub fn sync(&mut self, ctx: &mut Context, batch: Batch, output: Output) -> Exit {
+        let is_paths = matches!(batch, Batch::Paths(_));
         let options = SyncOptions {
             scope: match batch {
                 Batch::All => crate::sync::Scope::All,
@@ -136,10 +152,58 @@ impl Follower {
             },
             ..SyncOptions::default()
         };
+        if !is_paths {
+            self.minute = None;
+            let run = super::own_run(ctx, "sync");
+            let exit = sync_one(ctx, &self.set, &options, output, run, &mut self.peers);
+            super::finish_own_run(ctx, run, exit);
+            return exit;
+        }
+        match sync_set(ctx, &self.set, &options, &mut self.peers) {
+            Ok(summary) if summary.is_ok() => {
+                tracing::info!(set = %self.set.name, files_changed = summary.files_changed, files_deleted = summary.files_deleted, duration_ms = summary.duration_ms, status = "ok", "sync finished");
+                self.record_batch(ctx, summary);
+                Exit::Ok
+            }
+            outcome => {
+                self.minute = None;
+                let run = super::own_run(ctx, "sync");
+                let exit = report_outcome(ctx, &self.set, outcome, output, run);
+                super::finish_own_run(ctx, run, exit);
+                exit
+            }
+        }
+    }
+
+    /// Adds a successful batch to the result of its minute, or records a
+    /// new result when the minute is new.
+    fn record_batch(&mut self, ctx: &mut Context, summary: SyncSummary) {
+        let minute = chrono::Utc::now().timestamp().div_euclid(60);
+        if let Some(record) = self.minute.as_mut().filter(|record| record.minute == minute) {
+            record.summary.absorb(summary);
+            let data = serde_json::to_value(&record.summary).unwrap_or_default();
+            if let Err(e) = ctx.store.update_result(record.result, "ok", &data) {
+                tracing::error!(error = %e, set = %self.set.name, "cannot store the result");
+            }
+            if let Some(run) = record.run {
+                if let Err(e) = ctx.store.finish_run(run, crate::store::RunStatus::Ok, "") {
+                    tracing::error!(error = %e, "cannot record the end of the run");
+                }
+            }
+            return;
+        }
+        let mut summary = summary;
+        summary.start_batches();
         let run = super::own_run(ctx, "sync");
-        let exit = sync_one(ctx, &self.set, &options, output, run, &mut self.peers);
-        super::finish_own_run(ctx, run, exit);
-        exit
+        let data = serde_json::to_value(&summary).unwrap_or_default();
+        let result = super::record(ctx, run, "sync", &self.set.name, "ok", &data);
+        super::finish_own_run(ctx, run, Exit::Ok);
+        self.minute = result.map(|result| MinuteRecord {
+            minute,
+            run: if ctx.run_id.is_some() { None } else { run },
+            result,
+            summary,
+        });
     }
 
     /// Closes the SSH session, if one is open.
@@ -157,7 +221,20 @@ fn sync_one(
     peers: &mut super::peers::Peers,
 ) -> Exit {
     tracing::debug!(set = %set.name, "sync started");
-    match sync_set(ctx, set, options, peers) {
+    let outcome = sync_set(ctx, set, options, peers);
+    report_outcome(ctx, set, outcome, output, run)
+}
+
+/// Records the outcome of one sync, prints it as `output` says, and returns
+/// its exit code.
+fn report_outcome(
+    ctx: &mut Context,
+    set: &SyncSet,
+    outcome: Result<SyncSummary, SyncError>,
+    output: Output,
+    run: Option<i64>,
+) -> Exit {
+    match outcome {
         Ok(summary) => {
             let status = if summary.is_ok() { "ok" } else { "failed" };
             let data = serde_json::to_value(&summary).unwrap_or_default();

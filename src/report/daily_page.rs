@@ -93,7 +93,13 @@ fn syncs(syncs: &[SetResult<SyncInfo>], lang: Lang) -> Markup {
                                     td.number { (sync.info.files_changed) }
                                     td.number { (sync.info.files_deleted) }
                                     td.number { (bytes(lang, sync.info.bytes_copied)) }
-                                    td.number { (sync.info.duration_ms.map(layout::millis).unwrap_or_default()) }
+                                    td.number {
+                                        (sync.info.duration_ms.map(layout::millis).unwrap_or_default())
+                                        @if let Some(count) = sync.info.batches {
+                                            br;
+                                            small { (texts::format(lang, "batches", &[("count", &count)])) }
+                                        }
+                                    }
                                 }
                             }
                         }

@@ -144,6 +144,9 @@ pub struct SyncInfo {
     pub bytes_copied: u64,
     pub duration_ms: Option<u64>,
     pub version_created: Option<String>,
+    /// For the result that the batches of `drkit watch` share per minute:
+    /// how many batches it holds; its counts and duration are their sums.
+    pub batches: Option<u64>,
     pub error: Option<String>,
     pub item_errors: Vec<PathError>,
     pub item_errors_total: usize,
@@ -372,6 +375,7 @@ struct StoredSync {
     bytes_copied: u64,
     duration_ms: Option<u64>,
     version_created: Option<String>,
+    batches: Option<u64>,
     errors: Vec<PathError>,
     error: Option<String>,
 }
@@ -403,6 +407,7 @@ impl SyncInfo {
             bytes_copied: stored.bytes_copied,
             duration_ms: stored.duration_ms,
             version_created: stored.version_created,
+            batches: stored.batches,
             error: stored.error,
             item_errors_total: stored.errors.len(),
             item_errors: first(stored.errors),

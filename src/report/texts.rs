@@ -151,6 +151,11 @@ pub const TEXTS: &[Row] = &[
     ("col_name", "Name", "Nombre"),
     ("col_start", "Start", "Inicio"),
     ("col_duration", "Duration", "Duración"),
+    (
+        "batches",
+        "{count} watcher batches in this minute",
+        "{count} lotes del vigilante en este minuto",
+    ),
     ("col_status", "Status", "Estado"),
     // Audit.
     ("audit", "Audit log", "Registro de auditoría"),

@@ -315,6 +315,17 @@ impl Store {
         Ok(self.conn.last_insert_rowid())
     }
 
+    /// Replaces the status and data of result `id`, and moves its time to now.
+    pub fn update_result(&self, id: i64, status: &str, data: &serde_json::Value) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE results SET status = ?2, at = ?3, data = ?4 WHERE id = ?1",
+                params![id, status, now_text(), data.to_string()],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
     /// Returns the newest result of `kind` for `subject`.
     pub fn latest_result(&self, kind: &str, subject: &str) -> Result<Option<ResultRow>, StoreError> {
         self.results_where("kind = ?1 AND subject = ?2", &[&kind, &subject], 1)

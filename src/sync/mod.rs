@@ -123,6 +123,15 @@ pub struct SyncSummary {
     /// When that change reached the replica: the end of the sync, after the
     /// final fsync. None when the sync changed nothing.
     pub reached_replica_at: Option<String>,
+    /// For the batches of a watcher, which share one result per minute: how
+    /// many batches it holds. The counts are their sums, `started_at` and
+    /// the change times are those of the latest batch. None for a whole sync.
+    pub batches: Option<u64>,
+    /// When the first of those batches started.
+    pub batches_since: Option<String>,
+    /// The longest time any of those batches took to carry its newest
+    /// change to the replica, in milliseconds.
+    pub batch_delay_ms_max: Option<u64>,
 }
 
 impl SyncSummary {
@@ -134,6 +143,61 @@ impl SyncSummary {
                 Some(chrono::DateTime::from_timestamp_nanos(ns).to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
             self.reached_replica_at = Some(self.finished_at.clone());
         }
+    }
+
+    /// Turns the summary of one batch into the first of a minute's batches.
+    pub fn start_batches(&mut self) {
+        self.batches = Some(1);
+        self.batches_since = Some(self.started_at.clone());
+        self.batch_delay_ms_max = self.delay_ms();
+    }
+
+    /// Adds the summary of a later batch to this one (see `batches`).
+    pub fn absorb(&mut self, later: SyncSummary) {
+        /// Most paths kept in each list of a minute's result.
+        const LISTED: usize = 1000;
+        let delay = later.delay_ms();
+        self.files_scanned += later.files_scanned;
+        self.files_changed += later.files_changed;
+        self.files_deleted += later.files_deleted;
+        self.bytes_copied += later.bytes_copied;
+        self.duration_ms += later.duration_ms;
+        self.bytes_sent = match (self.bytes_sent, later.bytes_sent) {
+            (None, None) => None,
+            (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
+        };
+        if later.version_created.is_some() {
+            self.version_created = later.version_created;
+        }
+        self.versions_kept = later.versions_kept;
+        for (list, more) in [
+            (&mut self.unstable, later.unstable),
+            (&mut self.skipped_special, later.skipped_special),
+        ] {
+            for path in more {
+                if list.len() < LISTED && !list.contains(&path) {
+                    list.push(path);
+                }
+            }
+        }
+        self.errors
+            .extend(later.errors.into_iter().take(LISTED.saturating_sub(self.errors.len())));
+        self.started_at = later.started_at;
+        self.finished_at = later.finished_at;
+        if later.newest_change_at.is_some() {
+            self.newest_change_at = later.newest_change_at;
+            self.reached_replica_at = later.reached_replica_at;
+        }
+        self.batches = Some(self.batches.unwrap_or(1) + 1);
+        self.batch_delay_ms_max = self.batch_delay_ms_max.max(delay);
+    }
+
+    /// Time from the newest carried change to the replica, in milliseconds.
+    fn delay_ms(&self) -> Option<u64> {
+        let parse = |text: &Option<String>| chrono::DateTime::parse_from_rfc3339(text.as_deref()?).ok();
+        let made = parse(&self.newest_change_at)?;
+        let reached = parse(&self.reached_replica_at)?;
+        Some((reached - made).num_milliseconds().max(0) as u64)
     }
 
     /// True when every entry reached the replica or was skipped by design.
@@ -284,6 +348,9 @@ fn new_summary(set: &SyncSet, plan: &Plan, started_at: String) -> SyncSummary {
         finished_at: String::new(),
         newest_change_at: None,
         reached_replica_at: None,
+        batches: None,
+        batches_since: None,
+        batch_delay_ms_max: None,
     }
 }
 
@@ -636,5 +703,69 @@ fn check_deletion_guard(
 fn report_specials(set: &SyncSet, plan: &Plan) {
     for entry in &plan.specials {
         tracing::info!(set = %set.name, path = %display_key(&entry.key), kind = entry.special_name(), "skipped: special files are not replicated");
+    }
+}
+
+#[cfg(test)]
+mod summary_tests {
+    use super::*;
+
+    fn batch(changed: u64, started: &str, made: Option<&str>, reached: &str) -> SyncSummary {
+        SyncSummary {
+            set: "www".into(),
+            source: "/src".into(),
+            target: "/dst".into(),
+            files_scanned: changed,
+            files_changed: changed,
+            files_deleted: 0,
+            bytes_copied: 10 * changed,
+            duration_ms: 3,
+            version_created: made.map(|_| format!("v-{started}")),
+            versions_kept: 2,
+            versions_dir: "/v".into(),
+            peer: None,
+            bytes_sent: None,
+            unstable: vec!["busy.log".into()],
+            skipped_special: Vec::new(),
+            errors: Vec::new(),
+            started_at: started.into(),
+            finished_at: reached.into(),
+            newest_change_at: made.map(str::to_string),
+            reached_replica_at: made.map(|_| reached.to_string()),
+            batches: None,
+            batches_since: None,
+            batch_delay_ms_max: None,
+        }
+    }
+
+    #[test]
+    fn batches_of_a_minute_add_up() {
+        let mut minute = batch(
+            2,
+            "2026-12-05T10:00:01Z",
+            Some("2026-12-05T10:00:00.990Z"),
+            "2026-12-05T10:00:01.010Z",
+        );
+        minute.start_batches();
+        assert_eq!(minute.batch_delay_ms_max, Some(20));
+        minute.absorb(batch(
+            3,
+            "2026-12-05T10:00:05Z",
+            Some("2026-12-05T10:00:04.900Z"),
+            "2026-12-05T10:00:05.050Z",
+        ));
+        // A batch that changed nothing keeps the last change's times.
+        minute.absorb(batch(0, "2026-12-05T10:00:09Z", None, "2026-12-05T10:00:09.003Z"));
+        assert_eq!(minute.batches, Some(3));
+        assert_eq!(minute.files_changed, 5);
+        assert_eq!(minute.bytes_copied, 50);
+        assert_eq!(minute.duration_ms, 9);
+        assert_eq!(minute.batch_delay_ms_max, Some(150));
+        assert_eq!(minute.batches_since.as_deref(), Some("2026-12-05T10:00:01Z"));
+        assert_eq!(minute.started_at, "2026-12-05T10:00:09Z");
+        assert_eq!(minute.newest_change_at.as_deref(), Some("2026-12-05T10:00:04.900Z"));
+        assert_eq!(minute.reached_replica_at.as_deref(), Some("2026-12-05T10:00:05.050Z"));
+        assert_eq!(minute.version_created.as_deref(), Some("v-2026-12-05T10:00:05Z"));
+        assert_eq!(minute.unstable, vec!["busy.log".to_string()], "a path is listed once");
     }
 }
