@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Replication lag (RPO) under a steady load of small writes: drkit-watch to
-# a local replica and to a peer over SSH, at two debounce settings, and
+# Replication lag (RPO) under a steady load of small writes: drkit-watch
+# (which runs `drkit watch`) to a local replica and to a peer over SSH, and
 # lsyncd (rsync mode, delay 0) over the same sshd without and with SSH
 # connection sharing.
 #
@@ -22,7 +22,8 @@
 #
 # Environment: DATA (default /tmp/anchors), SRC (default $DATA/src),
 # BENCH_OUT (default /tmp/drkit-bench), DRKIT (the drkit binary), SECONDS_
-# (length of each window, default 60), DEBOUNCES (default "0.2 0.02"),
+# (length of each window, default 60), DEBOUNCES (the debounce settings to
+# try, default "0.005", drkit watch's default),
 # TESTS (default "local ssh lsyncd"), KEEP_VERSIONS (default 7, drkit's
 # default), RUN (a number stored in each record, default 1), LSYNCD_DST
 # (lsyncd's replica, default $DATA/dst-ssh), RAW_OUT (where raw copies go,
@@ -38,7 +39,7 @@ SSHDIR=${SSHDIR:-/tmp/anchors/ssh}
 OUTDIR=${BENCH_OUT:-/tmp/drkit-bench}
 DRKIT=${DRKIT:-$HERE/../target/release/drkit}
 WINDOW=${SECONDS_:-60}
-DEBOUNCES=${DEBOUNCES:-0.2 0.02}
+DEBOUNCES=${DEBOUNCES:-0.005}
 TESTS=${TESTS:-local ssh lsyncd}
 KEEP_VERSIONS=${KEEP_VERSIONS:-7}
 PROBE_REL=sites/site-00/public_html/wp-content/uploads/rpo-probe
@@ -164,31 +165,42 @@ run_drkit_watch() {
 }
 
 # Adds to the last record of $OUT, when it is the record of test $1, the
-# settings ($4 test, $5 debounce) and the syncs that drkit recorded in
-# database $2 after result id $3. These are their number, their duration
-# and the delay drkit itself measured (end of the sync minus the newest
-# change it carried).
+# settings ($4 test, $5 debounce) and the syncs drkit made during the
+# measured window: their number and durations, read from the "sync
+# finished" lines of drkit.log beside database $2 (drkit watch records the
+# batches of one minute as one result, so the results table has no
+# per-batch durations), and the longest delay drkit itself measured (end of
+# a batch minus the newest change it carried) among the results after id $3.
 add_sync_stats() {
     python3 - "$OUT" "$@" "$KEEP_VERSIONS" <<'PY'
-import datetime, json, os, sqlite3, statistics, sys
+import datetime, json, os, re, sqlite3, statistics, sys
 path, label, db, last_id, test, debounce, keep = sys.argv[1:]
-rows = sqlite3.connect(db).execute(
-    "SELECT data FROM results WHERE kind = 'sync' AND id > ?", (int(last_id),)).fetchall()
-summaries = [json.loads(data) for (data,) in rows]
-durations = [s["duration_ms"] for s in summaries]
-def instant(text):
-    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
-delays = [(instant(s["reached_replica_at"]) - instant(s["newest_change_at"])).total_seconds() * 1000
-          for s in summaries if s.get("newest_change_at") and s.get("reached_replica_at")]
 lines = open(path).read().splitlines()
 record = json.loads(lines[-1])
 if record["test"] != label:
     sys.exit("rpo.sh: no record of %s in %s, so its sync statistics are not written" % (label, path))
+def instant(text):
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+start = instant(record["started_at"])
+end = start + datetime.timedelta(seconds=record["window_s"] + 1)
+durations = []
+for line in open(os.path.join(os.path.dirname(db), "drkit.log"), errors="replace"):
+    if "sync finished" not in line:
+        continue
+    at = instant(line.split()[0])
+    found = re.search(r"duration_ms=(\d+)", line)
+    if start <= at <= end and found:
+        durations.append(int(found.group(1)))
+rows = sqlite3.connect(db).execute(
+    "SELECT data FROM results WHERE kind = 'sync' AND id > ?", (int(last_id),)).fetchall()
+delays = [json.loads(data).get("batch_delay_ms_max") for (data,) in rows]
+delays = [d for d in delays if d is not None]
 record.update({"tool": "drkit-watch", "run": int(os.environ.get("RUN", "1")), "replica": test, "debounce_s": float(debounce),
-               "keep_versions": int(keep), "syncs": len(summaries),
+               "keep_versions": int(keep), "syncs": len(durations),
                "sync_ms_median": statistics.median(durations) if durations else None,
                "sync_ms_max": max(durations) if durations else None,
-               "drkit_delay_ms_median": round(statistics.median(delays), 1) if delays else None})
+               "drkit_delay_ms_max": max(delays) if delays else None})
+record.pop("drkit_delay_ms_median", None)
 lines[-1] = json.dumps(record)
 open(path, "w").write("\n".join(lines) + "\n")
 PY

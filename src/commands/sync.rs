@@ -51,6 +51,7 @@ pub fn execute(ctx: &mut Context, args: &SyncArgs) -> Exit {
         } else {
             crate::sync::Scope::Paths(args.paths.clone())
         },
+        prune_later: false,
     };
     let run = super::own_run(ctx, "sync");
     let mut exit = Exit::Ok;
@@ -150,6 +151,7 @@ impl Follower {
                 Batch::All => crate::sync::Scope::All,
                 Batch::Paths(paths) => crate::sync::Scope::Paths(paths),
             },
+            prune_later: true,
             ..SyncOptions::default()
         };
         if !is_paths {
@@ -206,8 +208,10 @@ impl Follower {
         });
     }
 
-    /// Closes the SSH session, if one is open.
+    /// Closes the SSH session, if one is open, once the last prune of old
+    /// versions has finished.
     pub fn close(self) {
+        crate::sync::versions::wait_for_pruning();
         self.peers.close();
     }
 }

@@ -37,6 +37,9 @@ pub struct SyncOptions {
     pub max_delete: Option<MaxDelete>,
     /// What the sync looks at: the whole set, or the paths a watcher saw change.
     pub scope: Scope,
+    /// Prune old versions on a thread of their own instead of while the
+    /// plan is applied, for a process that keeps running (`drkit watch`).
+    pub prune_later: bool,
 }
 
 /// The part of a set one sync compares and carries.
@@ -274,17 +277,23 @@ pub fn sync_set(store: &mut Store, set: &SyncSet, options: &SyncOptions) -> Resu
     let newest_change = newest_change_ns(&plan, walk_start.timestamp_nanos_opt().unwrap_or(i64::MAX));
 
     if let Some(version) = version {
-        tracing::info!(set = %set.name, version = %version.name, "kept a version of the replica");
+        tracing::debug!(set = %set.name, version = %version.name, "kept a version of the replica");
         summary.version_created = Some(version.name);
     }
     // Old versions are pruned while the plan is applied: the two touch
     // different trees, and unlinking a version is mostly waiting on the
     // file system.
-    let (applied, pruned) = std::thread::scope(|scope| {
-        let pruning = scope.spawn(|| versions::prune_with(&set.versions_dir, retention(set)));
+    let (applied, pruned) = if options.prune_later {
         let applied = apply_plan(store, set, plan);
-        (applied, pruning.join().expect("the prune thread does not panic"))
-    });
+        versions::prune_later(set.versions_dir.clone(), retention(set));
+        (applied, Ok(Vec::new()))
+    } else {
+        std::thread::scope(|scope| {
+            let pruning = scope.spawn(|| versions::prune_with(&set.versions_dir, retention(set)));
+            let applied = apply_plan(store, set, plan);
+            (applied, pruning.join().expect("the prune thread does not panic"))
+        })
+    };
     if let Some(applied) = applied? {
         summary.files_changed = applied.files_changed;
         summary.files_deleted = applied.files_deleted;

@@ -240,11 +240,22 @@ pub fn sync_remote<R: Read, W: Write>(
         return Ok(summary);
     }
     let batch_version = batch.is_some() && set.keep_versions > 0 && !plan.is_empty();
-    let applied =
-        apply_remote(store, set, plan, agent, wire, &prepared.tables, batch_version).map_err(|e| match e {
-            CompareFailure::Agent(e) => peer_error("send")(e),
-            CompareFailure::Store(e) => SyncError::Store(e),
-        })?;
+    let applied = apply_remote(
+        store,
+        set,
+        plan,
+        agent,
+        wire,
+        &prepared.tables,
+        VersionChoice {
+            batch_version,
+            prune_later: options.prune_later,
+        },
+    )
+    .map_err(|e| match e {
+        CompareFailure::Agent(e) => peer_error("send")(e),
+        CompareFailure::Store(e) => SyncError::Store(e),
+    })?;
     close_replica(agent).map_err(peer_error("send"))?;
     if let Some(name) = &applied.report.version {
         tracing::debug!(set = %set.name, version = %name, peer = %wire.peer, "kept a batch version of the replica");
@@ -584,6 +595,15 @@ fn resolve_compares<R: Read, W: Write>(
 /// A replica file's hash and entry, or why it could not be hashed.
 type HashedOrNot = Result<(Hash, Entry), String>;
 
+/// How the agent handles versions when it applies a plan.
+#[derive(Debug, Clone, Copy)]
+struct VersionChoice {
+    /// Keep a batch version of what the plan changes first.
+    batch_version: bool,
+    /// Prune on a thread of its own rather than while applying.
+    prune_later: bool,
+}
+
 struct RemoteApplied {
     report: AppliedReport,
     bytes_copied: u64,
@@ -599,14 +619,15 @@ fn apply_remote<R: Read, W: Write>(
     agent: &mut Agent<R, W>,
     wire: &Wire,
     tables: &HashMap<Box<[u8]>, Vec<ChunkSig>>,
-    batch_version: bool,
+    versions: VersionChoice,
 ) -> Result<RemoteApplied, CompareFailure> {
     let forgotten = std::mem::take(&mut plan.forgotten);
     let deleted: Vec<Vec<u8>> = plan.deletes.iter().map(|e| e.key.to_vec()).collect();
     let copies: Vec<CopyItem> = std::mem::take(&mut plan.copies);
     let reused: Vec<crate::store::ManifestRow> = plan.reuses.iter().map(|r| r.source.to_row(Some(r.hash))).collect();
     let mut remote = remote_plan(set, plan, &copies);
-    remote.batch_version = batch_version;
+    remote.batch_version = versions.batch_version;
+    remote.prune_later = versions.prune_later;
     match agent.ask(&Request::Apply(Box::new(remote)))? {
         Reply::Accepted => {}
         other => return Err(unexpected(&other).into()),
@@ -698,6 +719,7 @@ fn remote_plan(set: &SyncSet, plan: Plan, copies: &[CopyItem]) -> RemotePlan {
         keep_versions: set.keep_versions,
         keep_batch_versions: set.keep_batch_versions,
         batch_version: false,
+        prune_later: false,
     }
 }
 

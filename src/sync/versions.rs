@@ -42,6 +42,38 @@ mod retention;
 mod tests;
 
 pub use batch::BatchVersion;
+
+/// The prune that `prune_later` started, if any.
+static BACKGROUND_PRUNE: std::sync::Mutex<Option<std::thread::JoinHandle<()>>> = std::sync::Mutex::new(None);
+
+/// Prunes `versions_dir` on a thread of its own, so that a watcher's batch
+/// does not wait for it (merging a minute of batch versions or deleting a
+/// full version can take a second). Does nothing while the previous one
+/// still runs; the next batch starts another. The outcome is logged.
+pub fn prune_later(versions_dir: PathBuf, retention: Retention) {
+    let mut slot = BACKGROUND_PRUNE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if slot.as_ref().is_some_and(|running| !running.is_finished()) {
+        return;
+    }
+    *slot = Some(std::thread::spawn(move || match prune_with(&versions_dir, retention) {
+        Ok(deleted) if !deleted.is_empty() => {
+            tracing::debug!(versions = %versions_dir.display(), count = deleted.len(), "pruned old versions")
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(versions = %versions_dir.display(), error = %e, "cannot prune old versions"),
+    }));
+}
+
+/// Waits for the prune that `prune_later` started, before the process exits.
+pub fn wait_for_pruning() {
+    let running = BACKGROUND_PRUNE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .take();
+    if let Some(running) = running {
+        let _ = running.join();
+    }
+}
 #[cfg(test)]
 pub use retention::prune;
 pub use retention::{prune_with, Retention};

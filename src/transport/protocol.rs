@@ -161,6 +161,9 @@ pub struct RemotePlan {
     pub keep_batch_versions: u32,
     /// Keep a batch version of the entries the plan changes before applying it.
     pub batch_version: bool,
+    /// Prune old versions on a thread of their own, not while the plan is
+    /// applied; the session waits for it before it ends.
+    pub prune_later: bool,
 }
 
 /// One piece of a file sent during `Apply`.

@@ -115,11 +115,17 @@ pub fn serve(options: &AgentOptions, input: impl Read, output: impl Write) -> Re
     loop {
         let request = match reader.receive::<Request>() {
             Ok(request) => request,
-            Err(ProtocolError::Closed) => return Ok(()),
+            Err(ProtocolError::Closed) => {
+                versions::wait_for_pruning();
+                return Ok(());
+            }
             Err(e) => return Err(e.into()),
         };
         match request {
-            Request::Bye => return Ok(()),
+            Request::Bye => {
+                versions::wait_for_pruning();
+                return Ok(());
+            }
             Request::Hello { .. } => session.refuse(&mut writer, "hello_twice", &[])?,
             Request::Open {
                 set,
@@ -430,6 +436,7 @@ impl Session {
         };
         let root = remote.root.clone();
         let batch_version = remote.batch_version;
+        let prune_later = remote.prune_later;
         let (plan, link_targets) = into_plan(remote);
         let mut report = AppliedReport::default();
         if batch_version {
@@ -449,13 +456,20 @@ impl Session {
         let store = self.store.as_mut().expect("opened with the set");
         let (applied, pruned) = std::thread::scope(|scope| {
             let versions_dir = &open.versions_dir;
-            let pruning = scope.spawn(move || versions::prune_with(versions_dir, keep));
+            let pruning = (!prune_later).then(|| scope.spawn(move || versions::prune_with(versions_dir, keep)));
             let mut roots = apply::Roots {
                 source: &mut source,
                 replica: &open.target,
             };
             let applied = apply::apply(store, &open.cache_name, &mut roots, plan);
-            (applied, pruning.join().expect("the prune thread does not panic"))
+            let pruned = match pruning {
+                Some(pruning) => pruning.join().expect("the prune thread does not panic"),
+                None => {
+                    versions::prune_later(versions_dir.clone(), keep);
+                    Ok(Vec::new())
+                }
+            };
+            (applied, pruned)
         });
         if let Some(e) = source.take_fatal() {
             return Err(e.into());
