@@ -637,3 +637,28 @@ fn status_alerts_over_rpo_in_both_languages() {
         "dashboard lacks the last change"
     );
 }
+
+/// Reads the start of the last successful sync of `set` from `drkit status --json`.
+fn last_ok_start(site: &Site, set: &str) -> Option<String> {
+    let out = site.drkit(&["status", "--json"]);
+    let status: serde_json::Value = serde_json::from_str(&out.stdout).expect("status --json prints JSON");
+    status["sets"].as_array()?.iter().find(|s| s["name"] == set)?["last_ok_sync_started_at"]
+        .as_str()
+        .map(str::to_string)
+}
+
+#[test]
+fn quiet_source_gets_heartbeat_batches() {
+    let _serial = serial();
+    let site = Site::new();
+    write(site.source("www").join("index.html"), "home");
+    let watch = Watch::start(&site, "www");
+    wait_same_tree(&watch, &site.source("www"), &site.target("www"), ARRIVAL);
+    let first = last_ok_start(&site, "www").expect("the start sync is recorded");
+
+    // Nothing changes on the source; the watcher still proves the replica
+    // is reachable, so the recorded start moves on.
+    wait_until(Duration::from_secs(60), "a heartbeat batch", &watch, || {
+        last_ok_start(&site, "www").is_some_and(|now| now > first)
+    });
+}

@@ -89,7 +89,7 @@ fn sync_set(
     result
 }
 
-/// Where the outcome of one sync goes besides the state database.
+/// The destination of a sync's outcome, besides the state database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Output {
     /// A summary in the user's language on stdout.
@@ -100,7 +100,7 @@ pub enum Output {
     Log,
 }
 
-/// What one batch of a follower carries.
+/// The changes one batch of a follower syncs.
 #[derive(Debug, Clone)]
 pub enum Batch {
     /// Paths that changed under the set's source: absolute, or relative to
@@ -113,11 +113,11 @@ pub enum Batch {
 /// Syncs one set batch after batch in one process, keeping the SSH session
 /// to its peer open between batches. Each batch is a sync of its own: it
 /// takes the set's lock, keeps a version and is recorded like `drkit sync`.
-/// So that a watcher making ten batches a second does not add a result, a
-/// run and an audit entry each time, the successful batches of one UTC
-/// minute share one result: the first records it, the next ones add to it
-/// (see `SyncSummary::absorb`). A failed batch and a whole sync are
-/// recorded on their own.
+/// A watcher can make ten batches a second. So that each does not add a
+/// result, a run and an audit entry, the successful batches of one UTC
+/// minute share one result. The first batch records it and the next ones
+/// add to it (see `SyncSummary::absorb`). A failed batch and a whole sync
+/// are recorded on their own.
 pub struct Follower {
     set: SyncSet,
     peers: super::peers::Peers,
@@ -229,8 +229,8 @@ fn sync_one(
     report_outcome(ctx, set, outcome, output, run)
 }
 
-/// Records the outcome of one sync, prints it as `output` says, and returns
-/// its exit code.
+/// Records the outcome of one sync, prints it to `output`, and returns its
+/// exit code.
 fn report_outcome(
     ctx: &mut Context,
     set: &SyncSet,

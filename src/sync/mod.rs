@@ -35,7 +35,7 @@ pub use verify::{verify_set, VerifyReport};
 pub struct SyncOptions {
     /// Replaces the set's `max_delete` for this run (`--max-delete`).
     pub max_delete: Option<MaxDelete>,
-    /// What the sync looks at: the whole set, or the paths a watcher saw change.
+    /// The part of the set the sync compares: all of it, or the paths a watcher reported.
     pub scope: Scope,
     /// Prune old versions on a thread of their own instead of while the
     /// plan is applied, for a process that keeps running (`drkit watch`).
@@ -132,8 +132,8 @@ pub struct SyncSummary {
     pub batches: Option<u64>,
     /// When the first of those batches started.
     pub batches_since: Option<String>,
-    /// The longest time any of those batches took to carry its newest
-    /// change to the replica, in milliseconds.
+    /// The maximum delay, in milliseconds, from a batch's newest change to
+    /// the end of that batch, over those batches.
     pub batch_delay_ms_max: Option<u64>,
 }
 
@@ -157,9 +157,10 @@ impl SyncSummary {
 
     /// Adds the summary of a later batch to this one (see `batches`).
     pub fn absorb(&mut self, later: SyncSummary) {
-        /// Most paths kept in each list of a minute's result.
+        /// Maximum number of paths kept in each list of a minute's result.
         const LISTED: usize = 1000;
         let delay = later.delay_ms();
+
         self.files_scanned += later.files_scanned;
         self.files_changed += later.files_changed;
         self.files_deleted += later.files_deleted;
@@ -173,6 +174,7 @@ impl SyncSummary {
             self.version_created = later.version_created;
         }
         self.versions_kept = later.versions_kept;
+
         for (list, more) in [
             (&mut self.unstable, later.unstable),
             (&mut self.skipped_special, later.skipped_special),
@@ -185,12 +187,14 @@ impl SyncSummary {
         }
         self.errors
             .extend(later.errors.into_iter().take(LISTED.saturating_sub(self.errors.len())));
+
         self.started_at = later.started_at;
         self.finished_at = later.finished_at;
         if later.newest_change_at.is_some() {
             self.newest_change_at = later.newest_change_at;
             self.reached_replica_at = later.reached_replica_at;
         }
+
         self.batches = Some(self.batches.unwrap_or(1) + 1);
         self.batch_delay_ms_max = self.batch_delay_ms_max.max(delay);
     }
@@ -502,7 +506,7 @@ pub fn keep_batch_version(
     version.finish()
 }
 
-/// How many versions of each kind `set` keeps.
+/// Returns how many versions of each kind `set` keeps.
 pub fn retention(set: &SyncSet) -> versions::Retention {
     versions::Retention {
         full: set.keep_versions as usize,
@@ -679,8 +683,8 @@ fn compare(source_root: &Path, replica_root: &Path, item: CompareItem) -> Outcom
 }
 
 /// Stops a sync that would delete more than `max_delete` allows. A batch
-/// sees only part of the set, so its limit is taken from the set's file
-/// count in the manifest cache of `side`.
+/// reads only part of the set, so its limit comes from the set's file count
+/// in the manifest cache of `side`.
 fn check_deletion_guard(
     store: &Store,
     set: &SyncSet,

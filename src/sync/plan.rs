@@ -270,10 +270,10 @@ fn next_source_entry(items: &mut impl Iterator<Item = WalkItem>, plan: &mut Plan
     None
 }
 
-/// Files that a sync deletes from the replica and files it creates there,
-/// matched by the source inode, size and mtime the cache remembers of the
-/// deleted path, so that a renamed file or folder is moved on the replica
-/// rather than sent again.
+/// Files a sync deletes from the replica, and files it creates there. They
+/// are matched by the source inode, size and mtime cached for the deleted
+/// path, so a renamed file or folder moves on the replica instead of being
+/// sent again.
 #[derive(Default)]
 struct Moves {
     /// Deleted files whose replica content is known, by source inode, size

@@ -284,7 +284,7 @@ pub fn sync_remote<R: Read, W: Write>(
     Ok(summary)
 }
 
-/// What a sync read of both sides before planning.
+/// The entries and cache rows a sync read on both sides before planning.
 struct Scanned {
     versions_kept: u32,
     listing: Listing,
@@ -595,7 +595,7 @@ fn resolve_compares<R: Read, W: Write>(
 /// A replica file's hash and entry, or why it could not be hashed.
 type HashedOrNot = Result<(Hash, Entry), String>;
 
-/// How the agent handles versions when it applies a plan.
+/// The agent's handling of versions when it applies a plan.
 #[derive(Debug, Clone, Copy)]
 struct VersionChoice {
     /// Keep a batch version of what the plan changes first.

@@ -42,7 +42,7 @@ pub enum Change {
     Path(PathBuf),
     /// A folder appeared (created, or moved in). inotifywait reports it
     /// before it watches it, so files written into it in between have no
-    /// event; the folder is walked by the next batch and once more after it.
+    /// event. The next batch walks the folder, and the one after walks it again.
     NewFolder(PathBuf),
     /// The kernel dropped events (Q_OVERFLOW); only a full sync is safe.
     Overflow,

@@ -18,6 +18,11 @@ use crate::exit::Exit;
 /// NOTE: a guess; the cost of a path batch against a full walk is not measured yet.
 const MAX_BATCH_PATHS: usize = 50_000;
 
+/// Idle time after which a watcher syncs an empty batch. It checks that the
+/// replica (and the peer) can be reached, and its record keeps the lag shown
+/// for a quiet source near zero rather than growing until the next change.
+const HEARTBEAT: Duration = Duration::from_secs(15);
+
 /// Shortest time between two refreshes of the status pages while batches run.
 const REFRESH_EVERY: Duration = Duration::from_secs(10);
 
@@ -138,6 +143,8 @@ pub struct Session<'a, R: Replica> {
     /// Batches failed in a row.
     failures: u32,
     retry_at: Option<Instant>,
+    /// When the last batch ended, for the heartbeat.
+    last_batch: Option<Instant>,
     last_refresh: Option<Instant>,
     refresh_pending: bool,
     stopping: bool,
@@ -165,6 +172,7 @@ impl<'a, R: Replica> Session<'a, R> {
             last_message: None,
             failures: 0,
             retry_at: None,
+            last_batch: None,
             last_refresh: None,
             refresh_pending: false,
             stopping: false,
@@ -255,8 +263,13 @@ impl<'a, R: Replica> Session<'a, R> {
         if self.periodic {
             return Some(self.next_tick);
         }
-        if !self.ready || self.replacement.is_some() || self.pending.is_empty() {
+        if !self.ready || self.replacement.is_some() {
             return None;
+        }
+        if self.pending.is_empty() {
+            // A quiet source gets an empty batch now and then (see HEARTBEAT).
+            let heartbeat = self.last_batch? + HEARTBEAT;
+            return Some(self.retry_at.map_or(heartbeat, |retry| retry.max(heartbeat)));
         }
         let debounced = self.pending.since.map(|since| since + self.options.debounce);
         match (debounced, self.retry_at) {
@@ -297,6 +310,7 @@ impl<'a, R: Replica> Session<'a, R> {
 
         let exit = self.replica.sync(batch);
 
+        self.last_batch = Some(Instant::now());
         self.refresh_pending = true;
         if exit == Exit::Ok {
             if self.failures > 0 {
