@@ -14,9 +14,10 @@ use crate::commands::sync::Batch;
 use crate::exit::Exit;
 
 /// Above this many pending paths, a batch becomes one full sync, which
-/// walks the set once instead of looking each path up.
-/// NOTE: a guess; the cost of a path batch against a full walk is not measured yet.
-const MAX_BATCH_PATHS: usize = 50_000;
+/// walks the set once instead of looking each path up. On the 50,000-file
+/// benchmark tree, a batch cost about 16 µs per unchanged path (1,000 paths
+/// in 16 ms, 20,000 in 0.33 s) and a whole sync 0.24 s.
+const MAX_BATCH_PATHS: usize = 10_000;
 
 /// Idle time after which a watcher syncs an empty batch. It checks that the
 /// replica (and the peer) can be reached, and its record keeps the lag shown
