@@ -48,7 +48,7 @@ const HELP: &[(&str, &str, &str)] = &[
     ("db restore", "force", "Reemplaza las bases de datos aunque se hayan escrito después del volcado"),
     ("db lag", "", "Muestra cuántos segundos va por detrás la replicación nativa de cada servidor nombrado (todos si no se nombra ninguno)"),
     ("db lag", "names", "Entradas [[database]] a consultar, por nombre [por defecto: todas]"),
-    ("config check", "json", "Imprime la configuración aceptada como un documento JSON en stdout (para scripts como drkit-watch)"),
+    ("config check", "json", "Imprime la configuración aceptada como un documento JSON en stdout (para scripts)"),
     ("init", "", "Crea la carpeta de datos y la base de datos de estado"),
     ("demo", "", "Construye un árbol de alojamiento de ejemplo y ejecuta en él el trabajo principal, paso a paso"),
     ("demo", "dir", "Carpeta donde construir la demostración [por defecto: ./drkit-demo]"),

@@ -16,7 +16,7 @@ pub enum ConfigCommand {
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// Print the accepted config as one JSON document on stdout (for scripts such as drkit-watch)
+    /// Print the accepted config as one JSON document on stdout (for scripts)
     #[arg(long)]
     pub json: bool,
 }
