@@ -55,6 +55,13 @@ impl Watch {
     /// Starts the wrapper with `options` on `set` of `site` in a new process
     /// group and waits until its watches are set up.
     fn start_with(site: &Site, set: &str, options: &[&str]) -> Watch {
+        let watch = Watch::spawn_with(site, set, options);
+        watch.wait_for_log("watching", Duration::from_secs(30));
+        watch
+    }
+
+    /// Starts the wrapper without waiting for its watches.
+    fn spawn_with(site: &Site, set: &str, options: &[&str]) -> Watch {
         let mut command = Command::new("bash");
         command
             .arg(wrapper_path())
@@ -75,14 +82,12 @@ impl Watch {
         let mut child = command.spawn().expect("starting drkit-watch");
         let stdout = collect(child.stdout.take().expect("piped stdout"));
         let stderr = collect(child.stderr.take().expect("piped stderr"));
-        let watch = Watch {
+        Watch {
             child,
             stdout,
             stderr,
             log: site.data_dir().join("drkit.log"),
-        };
-        watch.wait_for_log("watching", Duration::from_secs(30));
-        watch
+        }
     }
 
     fn pid(&self) -> i32 {
@@ -243,6 +248,95 @@ impl Drop for QueueLimit {
             eprintln!("cannot restore fs.inotify.max_queued_events to {}: {e}", self.old);
         }
     }
+}
+
+/// Lowers `fs.inotify.max_user_watches` to the watches in use plus
+/// `room`, and puts the old value back when dropped.
+struct WatchLimit {
+    old: String,
+}
+
+const WATCH_LIMIT_PATH: &str = "/proc/sys/fs/inotify/max_user_watches";
+
+impl WatchLimit {
+    fn room_for(room: usize) -> WatchLimit {
+        common::require_root("lowering fs.inotify.max_user_watches");
+        let old = std::fs::read_to_string(WATCH_LIMIT_PATH).expect("reading max_user_watches");
+        let limit = watches_in_use() + room;
+        std::fs::write(WATCH_LIMIT_PATH, limit.to_string()).expect("writing max_user_watches");
+        WatchLimit {
+            old: old.trim().to_string(),
+        }
+    }
+}
+
+impl Drop for WatchLimit {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::write(WATCH_LIMIT_PATH, &self.old) {
+            eprintln!("cannot restore fs.inotify.max_user_watches to {}: {e}", self.old);
+        }
+    }
+}
+
+/// Counts the inotify watches of every process, from `/proc/*/fdinfo`.
+fn watches_in_use() -> usize {
+    let mut count = 0;
+    for process in std::fs::read_dir("/proc").expect("reading /proc").flatten() {
+        let Ok(fds) = std::fs::read_dir(process.path().join("fdinfo")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            if let Ok(info) = std::fs::read_to_string(fd.path()) {
+                count += info.lines().filter(|l| l.starts_with("inotify wd:")).count();
+            }
+        }
+    }
+    count
+}
+
+#[test]
+fn out_of_watches_runs_a_full_sync() {
+    let _serial = serial();
+    let site = Site::new();
+    write(site.source("www").join("a/index.html"), "a");
+    write(site.source("www").join("b/index.html"), "b");
+    // Room for the three folders that exist: the source, a and b.
+    let limit = WatchLimit::room_for(3);
+    let watch = Watch::start(&site, "www");
+    wait_same_tree(&watch, &site.source("www"), &site.target("www"), ARRIVAL);
+
+    for i in 0..5 {
+        write(
+            site.source("www").join(format!("new{i}/page.html")),
+            format!("page {i}"),
+        );
+    }
+    wait_same_tree(&watch, &site.source("www"), &site.target("www"), ARRIVAL);
+    drop(limit);
+    let stderr = watch.stderr();
+    assert!(stderr.contains("ran out of watches"), "{stderr}");
+    assert!(stderr.contains("fs.inotify.max_user_watches"), "{stderr}");
+}
+
+#[test]
+fn no_watch_at_all_syncs_every_interval() {
+    let _serial = serial();
+    let site = Site::new();
+    write(site.source("www").join("index.html"), "home");
+    let limit = WatchLimit::room_for(0);
+    let watch = Watch::spawn_with(&site, "www", &["--interval", "1"]);
+    wait_until(ARRIVAL, "the fallback message", &watch, || {
+        watch.stderr().contains("fs.inotify.max_user_watches")
+    });
+    drop(limit);
+
+    write(site.source("www").join("later.html"), "written after the fallback");
+    wait_same_tree(&watch, &site.source("www"), &site.target("www"), ARRIVAL);
+    assert!(
+        watch.stderr().contains("every 1 s"),
+        "the log names the interval\n{}",
+        watch.stderr()
+    );
 }
 
 #[test]
