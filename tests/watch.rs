@@ -756,3 +756,57 @@ fn quiet_source_gets_heartbeat_batches() {
         last_ok_start(&site, "www").is_some_and(|now| now > first)
     });
 }
+
+#[test]
+fn busy_log_keeps_one_old_copy_per_minute() {
+    let _serial = serial();
+    let site = Site::new();
+    let log = site.source("www").join("app.log");
+    write(&log, common::random_bytes(3, 4 << 20));
+    let watch = Watch::start(&site, "www");
+    wait_same_tree(&watch, &site.source("www"), &site.target("www"), ARRIVAL);
+
+    // Every append is a batch that replaces the replica's copy of the log.
+    let replica_log = site.target("www").join("app.log");
+    for i in 0..20 {
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&log)
+            .expect("opening the log");
+        std::io::Write::write_all(&mut file, format!("line {i}\n").as_bytes()).expect("appending");
+        drop(file);
+        let expected = std::fs::metadata(&log).expect("stat").len();
+        wait_until(ARRIVAL, "the appended log on the replica", &watch, || {
+            std::fs::metadata(&replica_log).is_ok_and(|m| m.len() == expected)
+        });
+    }
+
+    // The batch versions of a minute are merged as the watcher goes, so
+    // old copies of the log do not pile up (at most two minutes here).
+    let old_copies = wait_for_versions_to_settle(&site.versions_dir("www"));
+    assert!(
+        (1..=2).contains(&old_copies),
+        "{old_copies} old copies of the log in the versions"
+    );
+}
+
+/// Counts the copies of `app.log` in the versions once the background
+/// merges are done (the count stops changing).
+fn wait_for_versions_to_settle(versions: &Path) -> usize {
+    let count = || {
+        std::fs::read_dir(versions)
+            .map(|read| read.flatten().filter(|e| e.path().join("app.log").exists()).count())
+            .unwrap_or(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut last = count();
+    while Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+        let now = count();
+        if now == last && now <= 2 {
+            return now;
+        }
+        last = now;
+    }
+    last
+}

@@ -170,7 +170,9 @@ impl SyncSummary {
             (None, None) => None,
             (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
         };
-        if later.version_created.is_some() {
+        // A watcher merges the batch versions of a minute into the first
+        // one, so the first name is the one that stays.
+        if self.version_created.is_none() {
             self.version_created = later.version_created;
         }
         self.versions_kept = later.versions_kept;
@@ -778,7 +780,7 @@ mod summary_tests {
         assert_eq!(minute.started_at, "2026-12-05T10:00:09Z");
         assert_eq!(minute.newest_change_at.as_deref(), Some("2026-12-05T10:00:04.900Z"));
         assert_eq!(minute.reached_replica_at.as_deref(), Some("2026-12-05T10:00:05.050Z"));
-        assert_eq!(minute.version_created.as_deref(), Some("v-2026-12-05T10:00:05Z"));
+        assert_eq!(minute.version_created.as_deref(), Some("v-2026-12-05T10:00:01Z"));
         assert_eq!(minute.unstable, vec!["busy.log".to_string()], "a path is listed once");
     }
 }

@@ -46,21 +46,23 @@ pub use batch::BatchVersion;
 /// The prune that `prune_later` started, if any.
 static BACKGROUND_PRUNE: std::sync::Mutex<Option<std::thread::JoinHandle<()>>> = std::sync::Mutex::new(None);
 
-/// Prunes `versions_dir` on a thread of its own, so that a watcher's batch
-/// does not wait for it (merging a minute of batch versions or deleting a
-/// full version can take a second). Does nothing while the previous one
+/// Prunes `versions_dir` on a thread of its own with `prune_merging_now`, so
+/// that a watcher's batch does not wait for it (deleting a full version can
+/// take a second). Does nothing while the previous one
 /// still runs; the next batch starts another. The outcome is logged.
 pub fn prune_later(versions_dir: PathBuf, retention: Retention) {
     let mut slot = BACKGROUND_PRUNE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if slot.as_ref().is_some_and(|running| !running.is_finished()) {
         return;
     }
-    *slot = Some(std::thread::spawn(move || match prune_with(&versions_dir, retention) {
-        Ok(deleted) if !deleted.is_empty() => {
-            tracing::debug!(versions = %versions_dir.display(), count = deleted.len(), "pruned old versions")
+    *slot = Some(std::thread::spawn(move || {
+        match prune_merging_now(&versions_dir, retention) {
+            Ok(deleted) if !deleted.is_empty() => {
+                tracing::debug!(versions = %versions_dir.display(), count = deleted.len(), "pruned old versions")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(versions = %versions_dir.display(), error = %e, "cannot prune old versions"),
         }
-        Ok(_) => {}
-        Err(e) => tracing::warn!(versions = %versions_dir.display(), error = %e, "cannot prune old versions"),
     }));
 }
 
@@ -76,7 +78,7 @@ pub fn wait_for_pruning() {
 }
 #[cfg(test)]
 pub use retention::prune;
-pub use retention::{prune_with, Retention};
+pub use retention::{prune_merging_now, prune_with, Retention};
 
 const INCOMPLETE_PREFIX: &str = ".incomplete-";
 /// Extension of the record beside a batch version's folder.

@@ -24,6 +24,12 @@ const MAX_BATCH_PATHS: usize = 10_000;
 /// for a quiet source near zero rather than growing until the next change.
 const HEARTBEAT: Duration = Duration::from_secs(15);
 
+/// A batch that takes longer than this is followed by a pause as long as
+/// itself (at most `MAX_PAUSE`), so that a large file rewritten without end,
+/// such as a busy log, cannot keep the machine copying all the time.
+const SLOW_BATCH: Duration = Duration::from_millis(50);
+const MAX_PAUSE: Duration = Duration::from_secs(2);
+
 /// Shortest time between two refreshes of the status pages while batches run.
 const REFRESH_EVERY: Duration = Duration::from_secs(10);
 
@@ -146,6 +152,8 @@ pub struct Session<'a, R: Replica> {
     retry_at: Option<Instant>,
     /// When the last batch ended, for the heartbeat.
     last_batch: Option<Instant>,
+    /// No batch starts before this time (see `SLOW_BATCH`).
+    pause_until: Option<Instant>,
     last_refresh: Option<Instant>,
     refresh_pending: bool,
     stopping: bool,
@@ -174,6 +182,7 @@ impl<'a, R: Replica> Session<'a, R> {
             failures: 0,
             retry_at: None,
             last_batch: None,
+            pause_until: None,
             last_refresh: None,
             refresh_pending: false,
             stopping: false,
@@ -273,9 +282,13 @@ impl<'a, R: Replica> Session<'a, R> {
             return Some(self.retry_at.map_or(heartbeat, |retry| retry.max(heartbeat)));
         }
         let debounced = self.pending.since.map(|since| since + self.options.debounce);
-        match (debounced, self.retry_at) {
+        let due = match (debounced, self.retry_at) {
             (Some(due), Some(retry)) => Some(due.max(retry)),
             (due, retry) => due.or(retry),
+        };
+        match (due, self.pause_until) {
+            (Some(due), Some(pause)) => Some(due.max(pause)),
+            (due, _) => due,
         }
     }
 
@@ -309,9 +322,13 @@ impl<'a, R: Replica> Session<'a, R> {
         tracing::debug!(set = %self.options.set, paths, full, "batch started");
         let retry = batch.clone();
 
+        let started = Instant::now();
         let exit = self.replica.sync(batch);
+        let ended = Instant::now();
+        let took = ended - started;
+        self.pause_until = (took > SLOW_BATCH).then(|| ended + took.min(MAX_PAUSE));
 
-        self.last_batch = Some(Instant::now());
+        self.last_batch = Some(ended);
         self.refresh_pending = true;
         if exit == Exit::Ok {
             if self.failures > 0 {
