@@ -529,3 +529,35 @@ fn watch_keeps_one_ssh_session_for_all_batches() {
     );
     assert!(batch_rows.iter().sum::<i64>() >= 21, "every batch is counted: {rows:?}");
 }
+
+#[test]
+fn watch_reconnects_after_the_peer_comes_back() {
+    let mut remote = RemoteSite::new("");
+    write(remote.source().join("index.html"), "home");
+    let watch = remote.site.spawn(&["watch", "--interval", "2", "remote"]);
+    let replica = remote.replica();
+    assert!(
+        wait_for(Duration::from_secs(60), || replica.join("index.html").exists()),
+        "the first full sync did not reach the peer"
+    );
+
+    // The peer goes away: its listener and the session's agent.
+    remote.server.stop_listener();
+    let agents = format!("agent --root {}", remote.peer_root.display());
+    let _ = std::process::Command::new("pkill").args(["-f", &agents]).status();
+    write(remote.source().join("during.html"), "written while the peer was down");
+    let log = remote.site.data_dir().join("drkit.log");
+    // A connection attempt fails while the listener is down.
+    assert!(
+        wait_for(Duration::from_secs(60), || std::fs::read_to_string(&log)
+            .is_ok_and(|l| l.contains("Connection refused"))),
+        "the watcher did not try to reconnect while the peer was down"
+    );
+
+    remote.server.start_listener();
+    assert!(
+        wait_for(Duration::from_secs(60), || replica.join("during.html").exists()),
+        "the watcher did not reconnect once the peer was back"
+    );
+    watch.kill();
+}

@@ -33,6 +33,13 @@ impl Peers {
         }
     }
 
+    /// Forgets the peers that could not be reached, so the next set that
+    /// needs one tries again. A long-lived watcher calls it after a failed
+    /// batch; a single run keeps the failure so its other sets do not wait.
+    pub fn forget_failures(&mut self) {
+        self.links.retain(|_, link| link.is_ok());
+    }
+
     pub fn close(self) {
         for link in self.links.into_values().flatten() {
             link.close();

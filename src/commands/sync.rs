@@ -156,9 +156,12 @@ impl Follower {
         };
         if !is_paths {
             self.minute = None;
-            let run = super::own_run(ctx, "sync");
+            let run = watch_run(ctx);
             let exit = sync_one(ctx, &self.set, &options, output, run, &mut self.peers);
             super::finish_own_run(ctx, run, exit);
+            if exit != Exit::Ok {
+                self.peers.forget_failures();
+            }
             return exit;
         }
         match sync_set(ctx, &self.set, &options, &mut self.peers) {
@@ -169,9 +172,10 @@ impl Follower {
             }
             outcome => {
                 self.minute = None;
-                let run = super::own_run(ctx, "sync");
+                let run = watch_run(ctx);
                 let exit = report_outcome(ctx, &self.set, outcome, output, run);
                 super::finish_own_run(ctx, run, exit);
+                self.peers.forget_failures();
                 exit
             }
         }
@@ -196,7 +200,7 @@ impl Follower {
         }
         let mut summary = summary;
         summary.start_batches();
-        let run = super::own_run(ctx, "sync");
+        let run = watch_run(ctx);
         let data = serde_json::to_value(&summary).unwrap_or_default();
         let result = super::record(ctx, run, "sync", &self.set.name, "ok", &data);
         super::finish_own_run(ctx, run, Exit::Ok);
@@ -213,6 +217,24 @@ impl Follower {
     pub fn close(self) {
         crate::sync::versions::wait_for_pruning();
         self.peers.close();
+    }
+}
+
+/// Name of the runs that `drkit watch` records.
+const WATCH_RUN: &str = "watch";
+
+/// Starts the run of one of the watcher's records, named `watch` so the
+/// recent runs tell them from syncs started by hand.
+fn watch_run(ctx: &Context) -> Option<i64> {
+    if ctx.run_id.is_some() {
+        return ctx.run_id;
+    }
+    match ctx.store.begin_run("sync", WATCH_RUN) {
+        Ok(id) => Some(id),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot record the run");
+            None
+        }
     }
 }
 

@@ -176,6 +176,30 @@ impl Sshd {
         Ok(sshd)
     }
 
+    /// Stops the listening sshd of a loopback server; sessions already
+    /// open stay.
+    pub fn stop_listener(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the listener of a loopback server again, with the same
+    /// config, port and keys.
+    pub fn start_listener(&mut self) {
+        let config = self.config.to_str().expect("UTF-8 path").to_string();
+        let log = self.log.to_str().expect("UTF-8 path").to_string();
+        self.child = Command::new("/usr/sbin/sshd")
+            .args(["-D", "-f", &config, "-E", &log])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting sshd again");
+        let pid_file = self.dir.path().join("sshd.pid");
+        self.wait_ready(None, &pid_file)
+            .expect("sshd accepts connections again");
+    }
+
     /// Waits until sshd wrote its pid file and accepts a TCP connection.
     fn wait_ready(&mut self, netns: Option<&str>, pid_file: &Path) -> Result<(), String> {
         let deadline = Instant::now() + START_TIMEOUT;
