@@ -810,3 +810,65 @@ fn wait_for_versions_to_settle(versions: &Path) -> usize {
     }
     last
 }
+
+#[test]
+fn ctrl_c_to_the_group_stops_quietly() {
+    let _serial = serial();
+    let site = Site::new();
+    write(site.source("www").join("index.html"), "home");
+    let mut watch = Watch::start(&site, "www");
+    wait_same_tree(&watch, &site.source("www"), &site.target("www"), ARRIVAL);
+
+    // A terminal sends SIGINT to the whole foreground group: drkit and
+    // inotifywait get it at once.
+    signal::killpg(Pid::from_raw(watch.pid()), Signal::SIGINT).expect("signalling the group");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = watch.child.try_wait().expect("waiting for the wrapper") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "drkit watch did not stop\n{}",
+            watch.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0), "{}", watch.stderr());
+    let stderr = watch.stderr();
+    assert!(stderr.contains("stopped"), "{stderr}");
+    assert!(!stderr.contains("cannot watch"), "a false alarm on Ctrl-C: {stderr}");
+}
+
+#[test]
+fn replaced_source_folder_deletes_nothing() {
+    let _serial = serial();
+    let site = Site::new();
+    for i in 0..40 {
+        write(site.source("www").join(format!("page{i}.html")), format!("page {i}"));
+    }
+    let watch = Watch::start(&site, "www");
+    wait_same_tree(&watch, &site.source("www"), &site.target("www"), ARRIVAL);
+
+    // The source folder moves away and an almost empty one takes its path;
+    // the watches still follow the old folder.
+    let source = site.source("www");
+    let moved = site.root().join("src/www.moved");
+    std::fs::rename(&source, &moved).expect("moving the source");
+    write(source.join("only.txt"), "new folder");
+    common::replace(moved.join("page1.html"), "edited in the moved folder");
+
+    wait_until(ARRIVAL, "the log of the replaced source", &watch, || {
+        watch.stderr().contains("was moved, deleted or replaced")
+    });
+    wait_until(ARRIVAL, "the deletion guard", &watch, || {
+        std::fs::read_to_string(site.data_dir().join("drkit.log")).is_ok_and(|l| l.contains("would delete"))
+    });
+    let replica = site.target("www");
+    for i in 0..40 {
+        assert!(
+            replica.join(format!("page{i}.html")).exists(),
+            "page{i}.html was deleted"
+        );
+    }
+}

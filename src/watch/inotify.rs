@@ -87,7 +87,15 @@ fn read_events(id: u64, mut stdout: ChildStdout, messages: JoinHandle<()>, input
             parser.push(&buffer[..n], &mut records);
             let changes: Vec<_> = records.drain(..).filter_map(events::classify).collect();
             let at = std::time::Instant::now();
-            if !changes.is_empty() && inputs.send(Input::Changes { changes, at }).is_err() {
+            if !changes.is_empty()
+                && inputs
+                    .send(Input::Changes {
+                        watcher: id,
+                        changes,
+                        at,
+                    })
+                    .is_err()
+            {
                 return;
             }
         }

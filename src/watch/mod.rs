@@ -68,6 +68,7 @@ pub trait Replica {
 pub(crate) enum Input {
     /// Changes read from inotifywait's output, in order, and when they were read.
     Changes {
+        watcher: u64,
         changes: Vec<events::Change>,
         at: std::time::Instant,
     },

@@ -154,6 +154,11 @@ pub struct Session<'a, R: Replica> {
     last_batch: Option<Instant>,
     /// No batch starts before this time (see `SLOW_BATCH`).
     pause_until: Option<Instant>,
+    /// Device and inode of the source folder that the watches were set on.
+    source_id: Option<(u64, u64)>,
+    /// The inotifywait whose events are ignored because it watches a
+    /// source folder that was moved or replaced.
+    distrusted: Option<u64>,
     last_refresh: Option<Instant>,
     refresh_pending: bool,
     stopping: bool,
@@ -183,6 +188,8 @@ impl<'a, R: Replica> Session<'a, R> {
             retry_at: None,
             last_batch: None,
             pause_until: None,
+            source_id: None,
+            distrusted: None,
             last_refresh: None,
             refresh_pending: false,
             stopping: false,
@@ -194,6 +201,7 @@ impl<'a, R: Replica> Session<'a, R> {
             self.say("source_missing", &[("path", &self.options.source.display())]);
             return Exit::Failed;
         }
+        self.source_id = folder_id(&self.options.source);
         if let Err(exit) = self.start_inputs() {
             return exit;
         }
@@ -300,6 +308,8 @@ impl<'a, R: Replica> Session<'a, R> {
                 self.next_tick = Instant::now() + self.options.interval;
             } else if self.restart_pending {
                 self.restart_watcher();
+            } else if self.source_replaced() {
+                // The next round restarts inotifywait, then syncs everything.
             } else {
                 self.sync_batch();
             }
@@ -363,6 +373,23 @@ impl<'a, R: Replica> Session<'a, R> {
     }
 
     /// Starts a new inotifywait; the batch waits until its watches are set up.
+    /// Returns true, after logging it and asking for new watches and a full
+    /// sync, when the source path no longer names the folder the watches
+    /// were set on. inotify follows the folder, not its path: after `mv
+    /// src src.old`, the events of src.old would name paths under src.
+    fn source_replaced(&mut self) -> bool {
+        let now = folder_id(&self.options.source);
+        if now == self.source_id {
+            return false;
+        }
+        self.say("source_replaced", &[("path", &self.options.source.display())]);
+        self.source_id = now;
+        self.distrusted = self.current.as_ref().map(|watcher| watcher.id);
+        self.restart_pending = true;
+        self.pending.add_all();
+        true
+    }
+
     fn restart_watcher(&mut self) {
         self.restart_pending = false;
         match self.start_watcher() {
@@ -373,7 +400,10 @@ impl<'a, R: Replica> Session<'a, R> {
 
     fn handle(&mut self, input: Input) {
         match input {
-            Input::Changes { changes, at } => {
+            Input::Changes { watcher, .. } if self.distrusted == Some(watcher) => {
+                // Watches of a source folder that was moved or replaced.
+            }
+            Input::Changes { changes, at, .. } => {
                 for change in changes {
                     self.handle_change(change, at);
                 }
@@ -476,6 +506,9 @@ impl<'a, R: Replica> Session<'a, R> {
         if let Some(replacement) = self.replacement.take() {
             replacement.stop();
         }
+        if code.is_none() && self.waits_for_stop() {
+            return;
+        }
         let message = self.last_message.clone().unwrap_or_else(|| {
             let code = code.map_or_else(|| "?".to_string(), |c| c.to_string());
             texts::format(self.options.lang, "exited", &[("code", &code)])
@@ -492,6 +525,22 @@ impl<'a, R: Replica> Session<'a, R> {
         );
         self.periodic = true;
         self.next_tick = Instant::now();
+    }
+
+    /// Handles the inputs of the next 0.5 s and returns true once one of them
+    /// is a stop signal. Ctrl-C in a terminal signals inotifywait and drkit at
+    /// once, and inotifywait may end first; without this wait, its end
+    /// would read as "cannot watch".
+    fn waits_for_stop(&mut self) -> bool {
+        let deadline = Instant::now() + Duration::from_millis(500);
+        while !self.stopping {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.inputs.recv_timeout(left) {
+                Ok(input) => self.handle(input),
+                Err(_) => break,
+            }
+        }
+        self.stopping
     }
 
     /// Stops inotifywait, refreshes the status pages and logs the stop.
@@ -513,6 +562,13 @@ impl<'a, R: Replica> Session<'a, R> {
         let text = texts::format(self.options.lang, key, args);
         eprintln!("{}{text}", self.prefix());
     }
+}
+
+/// Returns the device and inode of the folder at `path`, or None when it is
+/// missing.
+fn folder_id(path: &std::path::Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|meta| (meta.dev(), meta.ino()))
 }
 
 /// Reads `/proc/sys/fs/inotify/NAME`, or "?" when it cannot be read.
