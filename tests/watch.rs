@@ -872,3 +872,37 @@ fn replaced_source_folder_deletes_nothing() {
         );
     }
 }
+
+#[test]
+fn slow_wipe_meets_the_deletion_guard() {
+    let _serial = serial();
+    let site = Site::new();
+    for i in 0..100 {
+        write(site.source("www").join(format!("page{i:03}.html")), format!("page {i}"));
+    }
+    let watch = Watch::start(&site, "www");
+    wait_same_tree(&watch, &site.source("www"), &site.target("www"), ARRIVAL);
+
+    // Five files at a time, each batch well under the 10% limit.
+    let replica = site.target("www");
+    for round in 0..8 {
+        for i in 0..5 {
+            let name = format!("page{:03}.html", round * 5 + i);
+            std::fs::remove_file(site.source("www").join(&name)).expect("deleting a page");
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    wait_until(ARRIVAL, "the deletion guard", &watch, || {
+        watch.stderr().contains("drkit watch stopped its batches")
+    });
+    let left = std::fs::read_dir(&replica).expect("reading the replica").count();
+    assert!(left >= 90, "the watcher deleted {} of 100 files", 100 - left);
+
+    // The files come back on the source; a whole sync passes and the
+    // batches go on.
+    for i in 0..40 {
+        write(site.source("www").join(format!("page{i:03}.html")), format!("page {i}"));
+    }
+    write(site.source("www").join("after.html"), "after the restore");
+    wait_same_tree(&watch, &site.source("www"), &replica, ARRIVAL);
+}

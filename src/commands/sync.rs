@@ -51,7 +51,7 @@ pub fn execute(ctx: &mut Context, args: &SyncArgs) -> Exit {
         } else {
             crate::sync::Scope::Paths(args.paths.clone())
         },
-        prune_later: false,
+        ..SyncOptions::default()
     };
     let run = super::own_run(ctx, "sync");
     let mut exit = Exit::Ok;
@@ -122,7 +122,15 @@ pub struct Follower {
     set: SyncSet,
     peers: super::peers::Peers,
     minute: Option<MinuteRecord>,
+    /// Files deleted by the batches of the last `GUARD_WINDOW`, oldest first.
+    deletions: std::collections::VecDeque<(std::time::Instant, u64)>,
+    /// The deletion guard stopped a batch: whole syncs run until one passes.
+    guarded: bool,
 }
+
+/// How far back a watcher's batches count their deletions together against
+/// `max_delete`.
+const GUARD_WINDOW: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// The result that the successful batches of one minute add to.
 struct MinuteRecord {
@@ -139,19 +147,33 @@ impl Follower {
             set,
             peers: super::peers::Peers::default(),
             minute: None,
+            deletions: std::collections::VecDeque::new(),
+            guarded: false,
         }
     }
 
     /// Syncs one batch and records it; returns the exit code `drkit sync`
     /// would have given.
     pub fn sync(&mut self, ctx: &mut Context, batch: Batch, output: Output) -> Exit {
+        // Once the guard stopped a batch, only a whole sync, which checks the
+        // limit against the whole replica, can tell that the source is fine.
+        let batch = if self.guarded { Batch::All } else { batch };
         let is_paths = matches!(batch, Batch::Paths(_));
+        let now = std::time::Instant::now();
+        while self
+            .deletions
+            .front()
+            .is_some_and(|(at, _)| now.duration_since(*at) > GUARD_WINDOW)
+        {
+            self.deletions.pop_front();
+        }
         let options = SyncOptions {
             scope: match batch {
                 Batch::All => crate::sync::Scope::All,
                 Batch::Paths(paths) => crate::sync::Scope::Paths(paths),
             },
             prune_later: true,
+            deleted_recently: self.deletions.iter().map(|(_, count)| count).sum(),
             ..SyncOptions::default()
         };
         if !is_paths {
@@ -159,19 +181,33 @@ impl Follower {
             let run = watch_run(ctx);
             let exit = sync_one(ctx, &self.set, &options, output, run, &mut self.peers);
             super::finish_own_run(ctx, run, exit);
-            if exit != Exit::Ok {
+            if exit == Exit::Ok {
+                // The whole replica now matches the source, with the recent
+                // deletions counted in its check.
+                self.guarded = false;
+                self.deletions.clear();
+            } else {
                 self.peers.forget_failures();
             }
             return exit;
         }
         match sync_set(ctx, &self.set, &options, &mut self.peers) {
             Ok(summary) if summary.is_ok() => {
+                if summary.files_deleted > 0 {
+                    self.deletions.push_back((now, summary.files_deleted));
+                }
                 tracing::info!(set = %self.set.name, files_changed = summary.files_changed, files_deleted = summary.files_deleted, duration_ms = summary.duration_ms, status = "ok", "sync finished");
                 self.record_batch(ctx, summary);
                 Exit::Ok
             }
             outcome => {
                 self.minute = None;
+                self.guarded = matches!(outcome, Err(SyncError::DeletionGuard { .. }));
+                if let Ok(summary) = &outcome {
+                    if summary.files_deleted > 0 {
+                        self.deletions.push_back((now, summary.files_deleted));
+                    }
+                }
                 let run = watch_run(ctx);
                 let exit = report_outcome(ctx, &self.set, outcome, output, run);
                 super::finish_own_run(ctx, run, exit);
@@ -360,6 +396,26 @@ pub fn sync_error_text(lang: Lang, e: &SyncError) -> String {
             replica_files,
             allowed,
             max_delete,
+            deleted_recently,
+        } if *deleted_recently > 0 => texts::format(
+            lang,
+            "deletion_guard_recent",
+            &[
+                ("set", set),
+                ("count", &(would_delete - deleted_recently)),
+                ("total", would_delete),
+                ("before", replica_files),
+                ("limit", max_delete),
+                ("allowed", allowed),
+            ],
+        ),
+        SyncError::DeletionGuard {
+            set,
+            would_delete,
+            replica_files,
+            allowed,
+            max_delete,
+            ..
         } => texts::format(
             lang,
             "deletion_guard",

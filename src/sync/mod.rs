@@ -40,6 +40,10 @@ pub struct SyncOptions {
     /// Prune old versions on a thread of their own instead of while the
     /// plan is applied, for a process that keeps running (`drkit watch`).
     pub prune_later: bool,
+    /// Files that a watcher's earlier batches deleted recently. Its syncs
+    /// count them with their own deletions against `max_delete`, so that a
+    /// slow wipe of the source cannot pass in small batches.
+    pub deleted_recently: u64,
 }
 
 /// The part of a set one sync compares and carries.
@@ -68,6 +72,8 @@ pub enum SyncError {
         replica_files: u64,
         allowed: u64,
         max_delete: MaxDelete,
+        /// Of `would_delete`, the files a watcher's earlier batches deleted.
+        deleted_recently: u64,
     },
     #[error("set \"{set}\": cannot create the target {path}: {source}")]
     Target {
@@ -698,18 +704,23 @@ fn check_deletion_guard(
         return Ok(());
     }
     let max_delete = options.max_delete.unwrap_or(set.max_delete);
+    // The files deleted recently are no longer on the replica; the limit
+    // is taken from the replica as it was before them.
+    let recent = options.deleted_recently;
     let replica_files = match options.scope {
         Scope::All => plan.replica_files,
         Scope::Paths(_) => store.manifest_files(&set.name, side)?.max(plan.replica_files),
-    };
+    } + recent;
     let allowed = max_delete.allowed(replica_files);
-    if plan.deleted_files > allowed {
+    let would_delete = plan.deleted_files + recent;
+    if would_delete > allowed {
         return Err(SyncError::DeletionGuard {
             set: set.name.clone(),
-            would_delete: plan.deleted_files,
+            would_delete,
             replica_files,
             allowed,
             max_delete,
+            deleted_recently: recent,
         });
     }
     Ok(())
