@@ -370,13 +370,14 @@ fn print_warnings(lang: Lang, s: &SyncSummary) {
         );
     }
     if !s.errors.is_empty() {
+        let key = if s.errors.len() == 1 {
+            "sync_failed_item"
+        } else {
+            "sync_failed_items"
+        };
         texts::error(
             lang,
-            &texts::format(
-                lang,
-                "sync_failed_items",
-                &[("set", &s.set), ("count", &s.errors.len())],
-            ),
+            &texts::format(lang, key, &[("set", &s.set), ("count", &s.errors.len())]),
         );
     }
 }

@@ -97,7 +97,13 @@ fn syncs(syncs: &[SetResult<SyncInfo>], lang: Lang) -> Markup {
                                         (sync.info.duration_ms.map(layout::millis).unwrap_or_default())
                                         @if let Some(count) = sync.info.batches {
                                             br;
-                                            small { (texts::format(lang, "batches", &[("count", &count)])) }
+                                            small {
+                                                @if count == 1 {
+                                                    (text(lang, "batches_one"))
+                                                } @else {
+                                                    (texts::format(lang, "batches", &[("count", &count)]))
+                                                }
+                                            }
                                         }
                                     }
                                 }

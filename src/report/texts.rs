@@ -156,6 +156,11 @@ pub const TEXTS: &[Row] = &[
         "{count} watcher batches in this minute",
         "{count} lotes del vigilante en este minuto",
     ),
+    (
+        "batches_one",
+        "1 watcher batch in this minute",
+        "1 lote del vigilante en este minuto",
+    ),
     ("col_status", "Status", "Estado"),
     // Audit.
     ("audit", "Audit log", "Registro de auditoría"),

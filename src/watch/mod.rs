@@ -90,6 +90,8 @@ pub fn run(options: &Options, replica: &mut impl Replica) -> Exit {
 /// Parses seconds written as "60", "0.2" or "0.005" (at most nine
 /// decimals); zero is accepted only with `allow_zero`.
 pub fn parse_seconds(text: &str, allow_zero: bool) -> Option<Duration> {
+    // A decimal comma is accepted too, since Spanish messages print one.
+    let text = &text.replacen(',', ".", 1);
     let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
     let digits = |s: &str, max: usize| s.len() <= max && s.bytes().all(|b| b.is_ascii_digit());
     if whole.is_empty() || !digits(whole, 9) || !digits(fraction, 9) || text.ends_with('.') {
@@ -116,11 +118,23 @@ mod tests {
         assert_eq!(parse_seconds("0.005", false), Some(Duration::from_millis(5)));
         assert_eq!(parse_seconds("0", true), Some(Duration::ZERO));
         assert_eq!(parse_seconds("0.000", true), Some(Duration::ZERO));
+        assert_eq!(parse_seconds("0,005", false), Some(Duration::from_millis(5)));
     }
 
     #[test]
     fn seconds_reject_invalid_text() {
-        for text in ["", "abc", "-1", "1.", ".5", "1e3", "0.0000000001", "1,5", " 1"] {
+        for text in [
+            "",
+            "abc",
+            "-1",
+            "1.",
+            ".5",
+            "1e3",
+            "0.0000000001",
+            "1,5,0",
+            "1.5,0",
+            " 1",
+        ] {
             assert_eq!(parse_seconds(text, true), None, "{text:?}");
         }
         assert_eq!(parse_seconds("0", false), None);
