@@ -449,7 +449,7 @@ fn deletion_guard_holds_over_ssh() {
 }
 
 #[test]
-fn batch_sync_over_ssh_carries_only_the_named_paths() {
+fn batch_sync_over_ssh_named_paths() {
     let remote = RemoteSite::new("");
     let sync = |extra: &[&str]| {
         let mut args = vec!["sync", "--json", "remote"];

@@ -48,10 +48,10 @@ pub fn prune_with(versions_dir: &Path, retention: Retention) -> std::io::Result<
 }
 
 /// Prunes like [`prune_with`], but also merges the batch versions of the
-/// minute that is still running. A watcher calls it after its batches: a
-/// file rewritten in every batch would otherwise keep one old copy per
-/// batch until the minute is over (a 50 MB log appended ten times a second
-/// filled 2.5 GB in 10 s). The restore points of a minute are then one
+/// minute that is still running. A watcher calls it after its batches.
+/// Otherwise a file rewritten in every batch keeps one old copy per batch
+/// until the minute is over: a 50 MB log appended ten times a second
+/// filled 2.5 GB in 10 s. The restore points of a minute are then one
 /// version, as they become anyway once the minute is over.
 pub fn prune_merging_now(versions_dir: &Path, retention: Retention) -> std::io::Result<Vec<String>> {
     // '~' sorts after every minute name, so every minute counts as past.
