@@ -27,6 +27,13 @@ const BATCH_FILES: usize = 4096;
 /// Bytes per batch between two flushes.
 const BATCH_BYTES: u64 = 512 << 20;
 
+/// Plans and copy batches that change at most this many entries are
+/// flushed entry by entry (an fsync of each file and folder they touch),
+/// larger ones with one `syncfs` of the replica's file system. A `syncfs`
+/// also waits for every other writer's unflushed data on that file system,
+/// which on a busy server can hold a small batch up for seconds.
+const SMALL_FLUSH: usize = 64;
+
 /// Counts and problems of one applied plan.
 #[derive(Debug, Default)]
 pub struct Applied {
@@ -134,13 +141,39 @@ pub fn apply(store: &mut Store, set: &str, roots: &mut Roots, mut plan: Plan) ->
     store.manifest_apply(set, &cache)?;
 
     fix_dir_metadata(roots, &plan, &touched_dirs, &mut applied);
-    if let Err(e) = local::sync_filesystem(roots.replica) {
+    let small = touched_dirs.len() + plan.metas.len() + plan.dir_metas.len() < SMALL_FLUSH;
+    let flushed = if small {
+        flush_entries(roots, &plan, &touched_dirs)
+    } else {
+        local::sync_filesystem(roots.replica)
+    };
+    if let Err(e) = flushed {
         applied.errors.push((
             roots.replica.display().to_string(),
             format!("flush to disk failed: {e}"),
         ));
     }
     Ok(applied)
+}
+
+/// Flushes the folders a small plan changed (their entries and metadata),
+/// the files whose metadata it changed, and the replica's top folder.
+fn flush_entries(roots: &Roots, plan: &Plan, touched: &BTreeSet<Box<[u8]>>) -> std::io::Result<()> {
+    // A folder that the plan deleted, or replaced by a file, has nothing
+    // left to flush; its parent's flush covers the change.
+    let gone = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR);
+    let folders = touched
+        .iter()
+        .map(|key| &**key)
+        .chain(plan.dir_metas.iter().map(|e| &*e.key));
+    let files = plan.metas.iter().map(|item| &*item.source.key);
+    for key in folders.chain(files) {
+        match std::fs::File::open(roots.replica_path(key)).and_then(|entry| entry.sync_all()) {
+            Err(e) if gone(&e) => {}
+            other => other?,
+        }
+    }
+    local::sync_dir(roots.replica)
 }
 
 /// Queues a new link for every follower whose leader now has a new inode
@@ -250,6 +283,8 @@ fn place_reused(
             continue;
         }
         applied.files_changed += 1;
+        // The old path was deleted, but its file moved here: not a loss.
+        applied.files_deleted = applied.files_deleted.saturating_sub(1);
         touch_parent(touched, key);
         cache.upserts.push((Side::Source, item.source.to_row(Some(item.hash))));
         if let Ok(meta) = std::fs::symlink_metadata(&final_path) {
@@ -330,7 +365,16 @@ fn copy_files(
                 )?;
             }
             if let Some((range, results)) = fetched {
-                let flush = scope.spawn(move || local::sync_filesystem(replica));
+                let temps: Vec<PathBuf> = results.iter().flatten().map(|copy| copy.temp.clone()).collect();
+                let flush = scope.spawn(move || {
+                    if temps.len() > SMALL_FLUSH {
+                        return local::sync_filesystem(replica);
+                    }
+                    for temp in temps {
+                        std::fs::File::open(temp)?.sync_data()?;
+                    }
+                    Ok(())
+                });
                 flushing = Some((range, results, flush));
             }
         }

@@ -800,6 +800,8 @@ pub fn check_batch_sync(source: &Path, replica: &Path, versions: &Path, sync: &d
     assert!(latin.is_none());
     let summary = sync(&args);
     assert_eq!(summary["errors"], serde_json::json!([]), "{summary}");
+    // gone/deep/x, gone/y and the symlink; the moved file is not deleted.
+    assert_eq!(summary["files_deleted"], 3, "{summary}");
     assert!(!replica.join("gone").exists());
     assert!(!replica.join("moved").exists());
     assert_eq!(std::fs::read(replica.join("renamed/inside/z")).unwrap(), b"z");
