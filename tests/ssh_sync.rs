@@ -326,6 +326,11 @@ fn killed_agent_then_rerun() {
         "the error names the step: {}",
         out.stderr
     );
+    assert!(
+        out.stderr.contains("the connection to the peer was lost") || out.stderr.contains("no response within"),
+        "the error says what happened: {}",
+        out.stderr
+    );
     assert_no_torn_file(&src, &remote.replica(), &[]);
     let config = std::fs::read_to_string(remote.site.config_path()).unwrap();
     std::fs::write(remote.site.config_path(), config.replace("bwlimit = \"4M\"\n", "")).unwrap();
@@ -559,5 +564,10 @@ fn watch_reconnects_after_the_peer_comes_back() {
         wait_for(Duration::from_secs(60), || replica.join("during.html").exists()),
         "the watcher did not reconnect once the peer was back"
     );
-    watch.kill();
+    let out = watch.kill();
+    assert!(
+        out.stderr.contains("the connection to the peer was lost") || out.stderr.contains("no response within"),
+        "the first error says what happened: {}",
+        out.stderr
+    );
 }

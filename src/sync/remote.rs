@@ -47,15 +47,24 @@ const TEXTS: &[crate::i18n::Row] = &[
     ("version", "keeping a version", "al guardar una versión"),
     ("send", "sending file contents", "al enviar el contenido de los archivos"),
     ("verify", "verifying the replica", "al verificar la réplica"),
+    ("connection_lost", "{error} (the connection to the peer was lost; the next sync connects again)", "{error} (se perdió la conexión con el par; la próxima sincronización vuelve a conectar)"),
     ("timed_out", "{error} (no response within the node's timeout; check that the peer is up and raise `timeout` under [nodes.NAME] for slow links)", "{error} (sin respuesta dentro del plazo del nodo; compruebe que el par funciona y aumente `timeout` en [nodes.NOMBRE] para enlaces lentos)"),
 ];
 
 impl Wire {
     /// Builds the error of a failed step, naming the step.
     fn failure(&self, set: &SyncSet, step: &str, error: AgentFailure) -> SyncError {
+        let lost = matches!(
+            error,
+            AgentFailure::Protocol(ProtocolError::Io(_) | ProtocolError::Closed)
+        );
         let mut text = error.to_string();
         if text.to_ascii_lowercase().contains("timed out") {
             text = crate::i18n::format(TEXTS, self.lang, "timed_out", &[("error", &text)]);
+        } else if lost {
+            // libssh2's own wording, such as "Failure while draining incoming
+            // flow", does not say what happened.
+            text = crate::i18n::format(TEXTS, self.lang, "connection_lost", &[("error", &text)]);
         }
         SyncError::Peer {
             set: set.name.clone(),
