@@ -431,7 +431,9 @@ fn queue_overflow_does_one_rescan() {
     }
     wait_same_tree(&watch, &site.source("www"), &site.target("www"), BURST_ARRIVAL);
 
-    // No loop: once the replica matches, the wrapper goes quiet.
+    // No loop: once the replica matches and the new folders had their
+    // last walk (one second later), the wrapper goes quiet.
+    std::thread::sleep(Duration::from_millis(1500));
     let syncs = watch.syncs_reported();
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(watch.syncs_reported(), syncs, "syncs kept starting after the rescan");

@@ -30,6 +30,11 @@ const HEARTBEAT: Duration = Duration::from_secs(15);
 const SLOW_BATCH: Duration = Duration::from_millis(50);
 const MAX_PAUSE: Duration = Duration::from_secs(2);
 
+/// Delay of the last walk of new folders. inotifywait watches a new folder
+/// only once it has read its creation from its queue, which lags behind
+/// during a burst; a file written into the folder before then has no event.
+const NEW_FOLDER_RECHECK: Duration = Duration::from_secs(1);
+
 /// Shortest time between two refreshes of the status pages while batches run.
 const REFRESH_EVERY: Duration = Duration::from_secs(10);
 
@@ -154,6 +159,9 @@ pub struct Session<'a, R: Replica> {
     last_batch: Option<Instant>,
     /// No batch starts before this time (see `SLOW_BATCH`).
     pause_until: Option<Instant>,
+    /// New folders to walk once more at `recheck_at` (see `NEW_FOLDER_RECHECK`).
+    recheck: BTreeSet<PathBuf>,
+    recheck_at: Option<Instant>,
     /// Device and inode of the source folder that the watches were set on.
     source_id: Option<(u64, u64)>,
     /// The inotifywait whose events are ignored because it watches a
@@ -188,6 +196,8 @@ impl<'a, R: Replica> Session<'a, R> {
             retry_at: None,
             last_batch: None,
             pause_until: None,
+            recheck: BTreeSet::new(),
+            recheck_at: None,
             source_id: None,
             distrusted: None,
             last_refresh: None,
@@ -273,7 +283,7 @@ impl<'a, R: Replica> Session<'a, R> {
         let refresh = self
             .refresh_pending
             .then(|| self.last_refresh.map_or_else(Instant::now, |last| last + REFRESH_EVERY));
-        [self.batch_due(), refresh].into_iter().flatten().min()
+        [self.batch_due(), refresh, self.recheck_at].into_iter().flatten().min()
     }
 
     /// Returns when the next batch may start, or None when none is due.
@@ -301,6 +311,13 @@ impl<'a, R: Replica> Session<'a, R> {
     }
 
     fn act(&mut self, now: Instant) {
+        if self.recheck_at.is_some_and(|at| at <= now) {
+            self.recheck_at = None;
+            for path in std::mem::take(&mut self.recheck) {
+                self.pending.add_path(path);
+            }
+            self.pending.mark(now);
+        }
         if self.batch_due().is_some_and(|due| due <= now) {
             if self.periodic {
                 self.pending.add_all();
@@ -346,11 +363,16 @@ impl<'a, R: Replica> Session<'a, R> {
             }
             self.failures = 0;
             self.retry_at = None;
-            // By now inotifywait watches the new folders; walking them once
-            // more catches files written before their watch was set.
+            // Files written into a new folder before inotifywait watched it
+            // have no event: the folder is walked again now, and once more a
+            // second after the last new folder appeared.
             if !new_folders.is_empty() {
-                new_folders.into_iter().for_each(|path| self.pending.add_path(path));
+                for path in new_folders {
+                    self.pending.add_path(path.clone());
+                    self.recheck.insert(path);
+                }
                 self.pending.mark(Instant::now());
+                self.recheck_at = Some(Instant::now() + NEW_FOLDER_RECHECK);
             }
             return;
         }
