@@ -166,11 +166,11 @@ run_drkit_watch() {
 
 # Adds to the last record of $OUT, when it is the record of test $1, the
 # settings ($4 test, $5 debounce) and the syncs drkit made during the
-# measured window: their number and durations, read from the "sync
-# finished" lines of drkit.log beside database $2 (drkit watch records the
-# batches of one minute as one result, so the results table has no
-# per-batch durations), and the longest delay drkit itself measured (end of
-# a batch minus the newest change it carried) among the results after id $3.
+# measured window. Their number and durations come from the "sync
+# finished" lines of drkit.log beside database $2, because drkit watch
+# records the batches of one minute as one result. It also adds the longest
+# delay drkit itself measured (end of a batch minus the newest change it
+# carried) among the results after id $3.
 add_sync_stats() {
     python3 - "$OUT" "$@" "$KEEP_VERSIONS" <<'PY'
 import datetime, json, os, re, sqlite3, statistics, sys

@@ -150,10 +150,16 @@ pub const MANUAL_RUN: &str = "manual";
 /// Returns the run that results of this process belong to: the one `drkit
 /// run` passed down, else a new run for this direct command.
 pub fn own_run(ctx: &Context, kind: &str) -> Option<RunId> {
+    own_run_named(ctx, kind, MANUAL_RUN)
+}
+
+/// Like `own_run`, with `name` in place of "manual" for a run this process
+/// starts, such as "watch" for the records of `drkit watch`.
+pub fn own_run_named(ctx: &Context, kind: &str, name: &str) -> Option<RunId> {
     if ctx.run_id.is_some() {
         return ctx.run_id;
     }
-    match ctx.store.begin_run(kind, MANUAL_RUN) {
+    match ctx.store.begin_run(kind, name) {
         Ok(id) => Some(id),
         Err(e) => {
             tracing::error!(error = %e, "cannot record the run");

@@ -256,22 +256,12 @@ impl Follower {
     }
 }
 
-/// Name of the runs that `drkit watch` records.
+/// Name of the runs that `drkit watch` records, so the recent runs tell
+/// them from syncs started by hand.
 const WATCH_RUN: &str = "watch";
 
-/// Starts the run of one of the watcher's records, named `watch` so the
-/// recent runs tell them from syncs started by hand.
 fn watch_run(ctx: &Context) -> Option<i64> {
-    if ctx.run_id.is_some() {
-        return ctx.run_id;
-    }
-    match ctx.store.begin_run("sync", WATCH_RUN) {
-        Ok(id) => Some(id),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot record the run");
-            None
-        }
-    }
+    super::own_run_named(ctx, "sync", WATCH_RUN)
 }
 
 fn sync_one(

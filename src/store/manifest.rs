@@ -171,6 +171,7 @@ impl Store {
         };
         const COLUMNS: &str = "key, kind, size, mtime_ns, ctime_ns, ino, mode, uid, gid, hash";
         let conn = self.conn();
+
         let mut exact = conn
             .prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM manifest WHERE set_name = ?1 AND side = ?2 AND key = ?3"
@@ -186,6 +187,9 @@ impl Store {
             }
         }
         drop(exact);
+
+        // The keys below `k` are those from `k` + 0 to `k` + 1, because a key
+        // separates its components with 0 bytes.
         let mut below = conn
             .prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM manifest WHERE set_name = ?1 AND side = ?2 AND key > ?3 AND key < ?4"
@@ -203,6 +207,7 @@ impl Store {
                 rows.push(row.map_err(wrap)?);
             }
         }
+
         rows.sort_by(|a, b| a.key.cmp(&b.key));
         rows.dedup_by(|a, b| a.key == b.key);
         Ok(rows)

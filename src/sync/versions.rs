@@ -10,7 +10,7 @@
 //!   created. The record lives outside the tree because a replica file may
 //!   have any name.
 //!
-//! The state of the replica at version T is, for each path, told by the
+//! The state of the replica at version T is, for each path, given by the
 //! first version at or after T (in name order, over both kinds) that
 //! mentions the path: a full version mentions every path (present or
 //! absent), a batch version the keys it kept (present, as kept) or created

@@ -6,9 +6,9 @@
 //! (`%w%f`, the watched folder followed by the file name). A file name may
 //! hold any byte except NUL and '/', so newlines, spaces and bytes that are
 //! not UTF-8 pass through unchanged. The empty first field marks where an
-//! event starts. The inotifywait man page says it truncates event strings
-//! of more than about 4000 characters, which would drop a trailing NUL, so
-//! when a field that should be empty is not, the parser reports
+//! event starts. According to the inotifywait man page, it truncates event
+//! strings of more than about 4000 characters, which would drop a trailing
+//! NUL. So when a field that should be empty is not, the parser reports
 //! `Record::Garbled` and skips to the next empty field.
 
 use std::ffi::OsString;

@@ -32,7 +32,7 @@ const MAX_PAUSE: Duration = Duration::from_secs(2);
 
 /// Delay of the last walk of new folders. inotifywait watches a new folder
 /// only once it has read its creation from its queue, which lags behind
-/// during a burst; a file written into the folder before then has no event.
+/// during a burst. A file written into the folder before then has no event.
 const NEW_FOLDER_RECHECK: Duration = Duration::from_secs(1);
 
 /// Shortest time between two refreshes of the status pages while batches run.

@@ -1,7 +1,7 @@
 //! Versions built from real files in temporary folders. Scenarios apply
 //! changes in the order a sync does: keep the key, then replace the entry by
 //! rename or delete it. The state of the replica is read before each version
-//! so every resolve answer can be checked against what was really there.
+//! so every result of `resolve` can be checked against what was really there.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
